@@ -132,7 +132,9 @@ PT_API pt_status pt_column_append_index(pt_column *c, int32_t idx, pt_error *err
  * rows valid). Builders that write buffers directly call this before marking
  * nulls. */
 PT_API pt_status pt_column_ensure_validity(pt_column *c, pt_error *err) PT_MUST_USE;
-/* Grows value (and, for utf8, byte) capacity for direct writes. */
+/* Grows capacity for direct writes so that `rows` rows in total (and, for
+ * utf8, `bytes` bytes of text in total) fit; the bitmap grows too when
+ * present. Never shrinks. */
 PT_API pt_status pt_column_reserve(pt_column *c, int64_t rows, int64_t bytes, pt_error *err)
     PT_MUST_USE;
 
@@ -318,9 +320,12 @@ PT_API pt_status pt_column_export(pt_column *c, const char *name, struct ArrowSc
 /* Exports a table as a struct array ("+s") with one child per column. */
 PT_API pt_status pt_table_export(const pt_table *t, struct ArrowSchema *schema,
                                  struct ArrowArray *array, pt_error *err) PT_MUST_USE;
-/* Imports an array. Takes ownership of `array` (moved: array->release is
- * set to NULL; the data is released through the producer's callback when
- * the last buffer referencing it is released). The schema is only read.
+/* Imports an array. Takes ownership of `array`, also on failure (moved:
+ * array->release is set to NULL; the data is released through the
+ * producer's callback, exactly once, when the last buffer referencing it is
+ * released). Buffers are wrapped zero-copy where layout and alignment allow,
+ * otherwise converted into new buffers charged to `mem`. The schema is only
+ * read. Dictionaries with null entries are refused (PT_EUNSUPPORTED).
  * Supports the formats above plus "u" (32-bit utf8 offsets, converted), "c",
  * "s" (int8/int16, widened) and dictionaries with int8/16/32/64 indices.
  * Unsupported formats fail with PT_EUNSUPPORTED naming the format. */
