@@ -74,7 +74,9 @@ PT_API pt_status pt_task_new(pt_job *job, pt_task_fn fn, void *arg, pt_task **ou
  * must belong to the same job and `task` must not be submitted yet. If `dep`
  * fails or is canceled, `task` is canceled. Fails with PT_EINVAL otherwise. */
 PT_API pt_status pt_task_depends(pt_task *task, pt_task *dep, pt_error *err) PT_MUST_USE;
-/* Submits a task: it runs once all its dependencies have finished. */
+/* Submits a task: it runs once all its dependencies have finished. Every
+ * dependency of a submitted task must be submitted too (and the graph must
+ * be acyclic), or pt_job_wait waits for ever. */
 PT_API pt_status pt_task_submit(pt_task *task, pt_error *err) PT_MUST_USE;
 
 /* Futures. */
