@@ -155,6 +155,16 @@ PT_API pt_status pt_column_concat(pt_mem *mem, pt_column *const *cols, int n, pt
 PT_API pt_status pt_column_cast(pt_mem *mem, pt_column *c, pt_type to, pt_column **out,
                                 pt_error *err) PT_MUST_USE;
 
+/* Gathers rows idx[0, n) of `c` into a new column (offset 0) charged to
+ * `mem`; a negative index gives a null row (outer joins). Dictionary columns
+ * keep their dictionary. Fails with PT_EINVAL naming the position of an
+ * index past the end, PT_ENOMEM or PT_EBUDGET. */
+PT_API pt_status pt_column_take(pt_mem *mem, const pt_column *c, const int64_t *idx, int64_t n,
+                                pt_column **out, pt_error *err) PT_MUST_USE;
+/* Keeps the rows whose mask byte is non-zero (`mask` has c->length bytes). */
+PT_API pt_status pt_column_filter(pt_mem *mem, const pt_column *c, const uint8_t *mask,
+                                  pt_column **out, pt_error *err) PT_MUST_USE;
+
 /* Bytes held by the column's buffers (capacity, shared buffers counted). */
 PT_API int64_t pt_column_nbytes(const pt_column *c);
 
@@ -251,6 +261,11 @@ PT_API pt_status pt_table_select(const pt_table *t, const char *const *names, in
 /* Concatenates tables with equal schemas. */
 PT_API pt_status pt_table_concat(pt_mem *mem, pt_table *const *tables, int n, pt_table **out,
                                  pt_error *err) PT_MUST_USE;
+/* Row gather and mask filter over every column (see pt_column_take). */
+PT_API pt_status pt_table_take(pt_mem *mem, const pt_table *t, const int64_t *idx, int64_t n,
+                               pt_table **out, pt_error *err) PT_MUST_USE;
+PT_API pt_status pt_table_filter(pt_mem *mem, const pt_table *t, const uint8_t *mask,
+                                 pt_table **out, pt_error *err) PT_MUST_USE;
 /* Column by name, or NULL. */
 PT_API pt_column *pt_table_column(const pt_table *t, const char *name);
 PT_API int64_t pt_table_nbytes(const pt_table *t);
