@@ -21,8 +21,11 @@ typedef struct pt_top_value {
 } pt_top_value;
 
 /* Statistics of one column. Numeric columns (and bool, as 0/1) fill mean,
- * std (sample standard deviation, n - 1), min and max; text columns fill the
- * distinct count and the most frequent values. */
+ * m2 (sum of squared deviations from the mean), std (sample standard
+ * deviation, n - 1; NaN when count < 2), min and max; a NaN value counts as
+ * a null, as in pandas. Text columns (utf8, dict) fill the distinct count
+ * and the most frequent values; their numeric fields are NaN. distinct is
+ * -1 for columns that are not text. */
 typedef struct pt_col_stats {
     char *name; /* owned */
     pt_type type;
@@ -43,7 +46,9 @@ typedef struct pt_stats {
     int64_t rows;
     int64_t partitions;   /* partitions (tasks) the work was split into */
     int64_t batches;      /* streaming batches (1 for in-memory tables) */
-    int64_t peak_memory;  /* peak of the context's budget during the run */
+    int64_t peak_memory;  /* peak of the context's budget (pt_mem_peak: since
+                             the context was made, so use a fresh context to
+                             measure one run) */
     double seconds;
 } pt_stats;
 
@@ -68,6 +73,51 @@ PT_API pt_status pt_stats_csv(pt_ctx *ctx, const char *path, const pt_csv_opts *
 /* Prints a table of the statistics (one row per column). */
 PT_API void pt_stats_print(const pt_stats *s, FILE *out);
 PT_API void pt_stats_free(pt_stats *s);
+
+/* ------------------------------------------------------------------------ */
+/* Data generation                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* Synthetic data sets, generated in parallel and reproducibly: every value
+ * is a function of (seed, column, row) through pt_splitmix64, so a seed gives
+ * the same data whatever the number of threads, in memory or as CSV.
+ *
+ * classic - the Dask seed notebook frame: id (int64 0..n-1), value1 (float64,
+ *           normal with mean 50 and sd 10), value2 (float64, standard
+ *           normal), category (dict<utf8> 'A'..'D', uniform), score (int64
+ *           uniform 0..99). Floats are rounded to 6 decimals so that their
+ *           CSV text is short and reads back to the same double.
+ * g1      - the db-benchmark group-by data (its R generator): id1, id2 =
+ *           sprintf("id%03d", sample(K)) (dict<utf8>), id3 =
+ *           sprintf("id%010d", sample(N/K)) (utf8), id4, id5 = sample(K),
+ *           id6 = sample(N/K) (int64, 1-based), v1 = sample(5), v2 =
+ *           sample(15) (int64), v3 = round(runif(0, 100), 6) (float64).
+ *           With nas_pct > 0 that percentage of v1, v2 and v3 is null. */
+typedef enum pt_gen_kind { PT_GEN_CLASSIC = 0, PT_GEN_G1 = 1 } pt_gen_kind;
+
+/* Parses "classic" or "g1"; PT_EINVAL naming the text otherwise. */
+PT_API pt_status pt_gen_kind_parse(const char *name, pt_gen_kind *out, pt_error *err)
+    PT_MUST_USE;
+PT_API const char *pt_gen_kind_name(pt_gen_kind kind);
+
+/* Builds the classic frame with `nrows` rows in memory (columns charged to
+ * the context's budget: PT_EBUDGET when it does not fit). The caller owns
+ * the table. */
+PT_API pt_status pt_gen_classic(pt_ctx *ctx, int64_t nrows, uint64_t seed, pt_table **out,
+                                pt_error *err) PT_MUST_USE;
+/* Builds the G1 data with `nrows` rows and `k` groups (k <= 0: 100) and
+ * `nas_pct` percent nulls in v1..v3 (0..100; PT_EINVAL otherwise). */
+PT_API pt_status pt_gen_g1(pt_ctx *ctx, int64_t nrows, int64_t k, double nas_pct, uint64_t seed,
+                           pt_table **out, pt_error *err) PT_MUST_USE;
+/* Generates `nrows` rows of `kind` (k and nas_pct as for pt_gen_g1; ignored
+ * for classic) straight into a CSV file with a header, in chunks of a fixed
+ * number of rows formatted in parallel and written in order, so memory stays
+ * bounded whatever nrows is. The file holds exactly the values of the
+ * in-memory generators with the same arguments (nulls as empty fields).
+ * `bytes_out` (may be NULL) receives the file size. PT_EIO names the path. */
+PT_API pt_status pt_gen_write_csv(pt_ctx *ctx, pt_gen_kind kind, int64_t nrows, int64_t k,
+                                  double nas_pct, uint64_t seed, const char *path,
+                                  int64_t *bytes_out, pt_error *err) PT_MUST_USE;
 
 #ifdef __cplusplus
 }
