@@ -10,7 +10,7 @@ int main(int argc, char **argv) {
     if (pt_ctx_new(NULL, &ctx, &err) || pt_csv_read(ctx, argv[1], NULL, &t, NULL, &err))
         return fprintf(stderr, "hello: %s\n", err.msg), 1;
     printf("%lld rows, %d columns\n", (long long)t->nrows, t->schema->nfields);
-    (void)pt_table_print(t, stdout, NULL, &err);
+    if (pt_table_print(t, stdout, NULL, &err)) fprintf(stderr, "hello: %s\n", err.msg);
     pt_table_free(t);
     pt_ctx_free(ctx);
     return 0;
