@@ -17,6 +17,30 @@ extern "C" {
 /* CSV reading                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Format rules (RFC 4180 plus what real files need):
+ *  - Rows end with LF or CRLF; a UTF-8 BOM is skipped; the last row may lack
+ *    a line end. With more than one column, blank lines are skipped; with a
+ *    single column a blank line is a null value.
+ *  - A quoted field may hold delimiters, line breaks and doubled quotes. A
+ *    quote inside an unquoted field, or text after a closing quote, is a
+ *    parse error (so that byte ranges can be parsed independently).
+ *  - An unquoted empty field, or an unquoted field equal to one of
+ *    null_values, is null. A quoted empty field ("") is an empty string in
+ *    a text column and null in other columns.
+ *  - Numbers and booleans may have surrounding blanks; text is kept as is.
+ *    Booleans are true/false in any case; floats accept nan and inf.
+ * Type inference: per column the narrowest of bool, int64, float64, utf8
+ * over the sample; a column with no value in the sample is PT_TYPE_NULL
+ * (and stays so when the whole file has none). An integer too big for
+ * int64 makes the column float64 (never wraps). Widening after the sample
+ * re-reads text from the input, so "007" stays "007" when a column becomes
+ * text; columns widened to text after the sample are utf8, not dict.
+ * Dictionaries (dict_strings): a text column is dictionary-encoded when its
+ * sample has at most max(1000, sample rows / 10) distinct values and the
+ * whole file at most max(1000, rows / 10); otherwise it is utf8. Explicit
+ * schema types are used as given (dict columns are always dictionaries).
+ * Text columns are validated as UTF-8; unselected columns are not. */
+
 typedef struct pt_csv_opts {
     char delimiter;           /* default ','; 0 = detect from the first line
                                  among , ; \t | */

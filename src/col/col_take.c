@@ -157,7 +157,7 @@ static pt_status mask_indices(const uint8_t *mask, int64_t len, int64_t **idx, i
 pt_status pt_column_filter(pt_mem *mem, const pt_column *c, const uint8_t *mask, pt_column **out,
                            pt_error *err) {
     *out = NULL;
-    int64_t *idx, n;
+    int64_t *idx, n = 0;
     PT_RETURN_NOT_OK(mask_indices(mask, c->length, &idx, &n, err));
     pt_status st = pt_column_take(mem, c, idx, n, out, err);
     pt_free(idx);
@@ -167,7 +167,7 @@ pt_status pt_column_filter(pt_mem *mem, const pt_column *c, const uint8_t *mask,
 pt_status pt_table_filter(pt_mem *mem, const pt_table *t, const uint8_t *mask, pt_table **out,
                           pt_error *err) {
     *out = NULL;
-    int64_t *idx, n;
+    int64_t *idx, n = 0;
     PT_RETURN_NOT_OK(mask_indices(mask, t->nrows, &idx, &n, err));
     pt_status st = pt_table_take(mem, t, idx, n, out, err);
     pt_free(idx);
