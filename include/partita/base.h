@@ -187,6 +187,12 @@ typedef struct pt_mem pt_mem;
 /* Creates a budget with `limit` bytes (0 = unlimited). Returns NULL when out
  * of memory. */
 PT_API pt_mem *pt_mem_new(int64_t limit);
+/* Creates a soft view of `parent`: reservations through it never fail; they
+ * are forced onto the parent, so they count towards its use and peak and the
+ * operators that can spill see less room. For transient buffers whose size
+ * is already bounded (one batch of a pipeline). Limit, use, peak and
+ * availability read through to the parent. Free it before the parent. */
+PT_API pt_mem *pt_mem_new_soft(pt_mem *parent);
 /* Frees a budget. NULL is ignored. Bytes still reserved are a caller bug and
  * are logged at debug level. */
 PT_API void pt_mem_free(pt_mem *m);

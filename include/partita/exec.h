@@ -166,6 +166,11 @@ PT_API pt_status pt_ctx_new(const pt_ctx_opts *opts, pt_ctx **out, pt_error *err
 PT_API void pt_ctx_free(pt_ctx *ctx);
 PT_API pt_pool *pt_ctx_pool(pt_ctx *ctx);
 PT_API pt_mem *pt_ctx_mem(pt_ctx *ctx);
+/* A soft view of the context's budget (see pt_mem_new_soft) for transient
+ * buffers of a pipeline batch: counted against the budget, never refused.
+ * Operators that hold state (hash tables, sort runs) use pt_ctx_mem and
+ * spill when a reservation fails. */
+PT_API pt_mem *pt_ctx_mem_soft(pt_ctx *ctx);
 PT_API int pt_ctx_threads(const pt_ctx *ctx);
 PT_API const char *pt_ctx_spill_dir(const pt_ctx *ctx);
 

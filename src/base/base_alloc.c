@@ -115,6 +115,7 @@ struct pt_mem {
     int64_t limit;
     atomic_llong used;
     atomic_llong peak;
+    pt_mem *parent; /* set for soft views: everything reads through */
 };
 
 pt_mem *pt_mem_new(int64_t limit) {
@@ -123,11 +124,23 @@ pt_mem *pt_mem_new(int64_t limit) {
     m->limit = limit > 0 ? limit : 0;
     atomic_init(&m->used, 0);
     atomic_init(&m->peak, 0);
+    m->parent = NULL;
+    return m;
+}
+
+pt_mem *pt_mem_new_soft(pt_mem *parent) {
+    if (!parent) return NULL;
+    pt_mem *m = pt_mem_new(0);
+    if (m) m->parent = parent->parent ? parent->parent : parent;
     return m;
 }
 
 void pt_mem_free(pt_mem *m) {
     if (!m) return;
+    if (m->parent) {
+        pt_free(m);
+        return;
+    }
     long long used = atomic_load(&m->used);
     if (used != 0) pt_log_debug("memory budget freed with %lld bytes still reserved", used);
     pt_free(m);
@@ -142,6 +155,10 @@ static void mem_note_peak(pt_mem *m, long long now) {
 
 pt_status pt_mem_reserve(pt_mem *m, int64_t bytes, const char *what, pt_error *err) {
     if (!m || bytes <= 0) return PT_OK;
+    if (m->parent) {
+        pt_mem_force(m->parent, bytes);
+        return PT_OK;
+    }
     if (m->limit == 0) {
         mem_note_peak(m, atomic_fetch_add(&m->used, bytes) + bytes);
         return PT_OK;
@@ -164,18 +181,22 @@ pt_status pt_mem_reserve(pt_mem *m, int64_t bytes, const char *what, pt_error *e
 
 void pt_mem_force(pt_mem *m, int64_t bytes) {
     if (!m || bytes <= 0) return;
+    if (m->parent) m = m->parent;
     mem_note_peak(m, atomic_fetch_add(&m->used, bytes) + bytes);
 }
 
 void pt_mem_release(pt_mem *m, int64_t bytes) {
     if (!m || bytes <= 0) return;
+    if (m->parent) m = m->parent;
     atomic_fetch_sub(&m->used, bytes);
 }
 
-int64_t pt_mem_limit(const pt_mem *m) { return m ? m->limit : 0; }
-int64_t pt_mem_used(const pt_mem *m) { return m ? atomic_load(&((pt_mem *)m)->used) : 0; }
-int64_t pt_mem_peak(const pt_mem *m) { return m ? atomic_load(&((pt_mem *)m)->peak) : 0; }
+static const pt_mem *root(const pt_mem *m) { return m && m->parent ? m->parent : m; }
+int64_t pt_mem_limit(const pt_mem *m) { return m ? root(m)->limit : 0; }
+int64_t pt_mem_used(const pt_mem *m) { return m ? atomic_load(&((pt_mem *)root(m))->used) : 0; }
+int64_t pt_mem_peak(const pt_mem *m) { return m ? atomic_load(&((pt_mem *)root(m))->peak) : 0; }
 int64_t pt_mem_available(const pt_mem *m) {
+    m = root(m);
     if (!m || m->limit == 0) return INT64_MAX;
     int64_t a = m->limit - pt_mem_used(m);
     return a > 0 ? a : 0;

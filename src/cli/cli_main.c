@@ -20,6 +20,7 @@ static void main_usage(FILE *out) {
             "  gen      generate a data set (classic, g1) as CSV\n"
             "  head     show the first rows of a CSV file\n"
             "  stats    column statistics of a CSV file, streamed in bounded memory\n"
+            "  sql      run a SQL query over CSV files (lazy, parallel, out of core)\n"
             "  demo     a guided tour: generate, partition, compute in parallel, stream\n"
             "\n"
             "Run 'partita COMMAND --help' for a command's options.\n",
@@ -399,7 +400,7 @@ int main(int argc, char **argv) {
         int (*fn)(int, char **);
     } cmds[] = {
         {"info", cli_cmd_info}, {"gen", cli_cmd_gen},   {"head", cli_cmd_head},
-        {"stats", cli_cmd_stats}, {"demo", cli_cmd_demo},
+        {"stats", cli_cmd_stats}, {"demo", cli_cmd_demo}, {"sql", cli_cmd_sql},
     };
     if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("partita %s\n", pt_version());

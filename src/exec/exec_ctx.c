@@ -13,6 +13,7 @@
 struct pt_ctx {
     pt_pool *pool;
     pt_mem *mem;
+    pt_mem *soft; /* view of mem for transient pipeline buffers */
     char *spill_dir;
     int threads;
 };
@@ -69,7 +70,8 @@ pt_status pt_ctx_new(const pt_ctx_opts *opts, pt_ctx **out, pt_error *err) {
     if (!c) return pt_error_set(err, PT_ENOMEM, "pt_ctx_new: out of memory");
     c->spill_dir = pt_strdup(dir);
     c->mem = pt_mem_new(limit);
-    if (!c->spill_dir || !c->mem) {
+    c->soft = pt_mem_new_soft(c->mem);
+    if (!c->spill_dir || !c->mem || !c->soft) {
         pt_ctx_free(c);
         return pt_error_set(err, PT_ENOMEM, "pt_ctx_new: out of memory");
     }
@@ -86,6 +88,7 @@ pt_status pt_ctx_new(const pt_ctx_opts *opts, pt_ctx **out, pt_error *err) {
 void pt_ctx_free(pt_ctx *ctx) {
     if (!ctx) return;
     pt_pool_free(ctx->pool);
+    pt_mem_free(ctx->soft);
     pt_mem_free(ctx->mem);
     pt_free(ctx->spill_dir);
     pt_free(ctx);
@@ -93,5 +96,6 @@ void pt_ctx_free(pt_ctx *ctx) {
 
 pt_pool *pt_ctx_pool(pt_ctx *ctx) { return ctx ? ctx->pool : NULL; }
 pt_mem *pt_ctx_mem(pt_ctx *ctx) { return ctx ? ctx->mem : NULL; }
+pt_mem *pt_ctx_mem_soft(pt_ctx *ctx) { return ctx ? ctx->soft : NULL; }
 int pt_ctx_threads(const pt_ctx *ctx) { return ctx ? ctx->threads : 0; }
 const char *pt_ctx_spill_dir(const pt_ctx *ctx) { return ctx ? ctx->spill_dir : NULL; }

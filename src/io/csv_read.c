@@ -121,7 +121,11 @@ static pt_status core_init(core *C, pt_ctx *ctx, const char *name, const pt_csv_
     if (C->opts.chunk_bytes == 0) C->opts.chunk_bytes = 8 << 20;
     C->ctx = ctx;
     C->pool = ctx ? pt_ctx_pool(ctx) : NULL;
-    C->mem = ctx ? pt_ctx_mem(ctx) : NULL;
+    /* A whole-file read must fit the budget (PT_EBUDGET otherwise); a
+     * streaming batch is transient and bounded by batch_bytes, so it is
+     * counted through the soft view and never refused (the operators that
+     * hold state spill instead). */
+    C->mem = ctx ? (streaming ? pt_ctx_mem_soft(ctx) : pt_ctx_mem(ctx)) : NULL;
     C->threads = C->opts.threads > 0 ? C->opts.threads : (ctx ? pt_ctx_threads(ctx) : 1);
     if (C->threads < 1) C->threads = 1;
     if (C->threads == 1) C->pool = NULL;
@@ -1018,8 +1022,12 @@ pt_status pt_csv_open(pt_ctx *ctx, const char *path, const pt_csv_opts *opts,
         if (!r->C.mem || avail == INT64_MAX)
             r->batch = 64 << 20;
         else {
-            r->batch = avail / 4;
-            if (r->batch < (1 << 20)) r->batch = 1 << 20;
+            /* A parsed batch holds about 4-5 times its input bytes (range
+             * buffers, columns, dictionaries), and the operators consuming
+             * it need room too: a sixteenth keeps the whole pipeline within
+             * the budget. */
+            r->batch = avail / 16;
+            if (r->batch < (256 << 10)) r->batch = 256 << 10;
             if (r->batch > (256 << 20)) r->batch = 256 << 20;
         }
     }
