@@ -13,6 +13,7 @@
 #include "partita/exec.h"
 #include "partita/io.h"
 #include "partita/frame.h"
+#include "partita/dataframe.h"
 
 #ifdef __cplusplus
 extern "C" {
