@@ -518,3 +518,47 @@ TEST(lazy_scalar_and_csv_output) {
     pt_frame_free(f);
     pt_ctx_free(ctx);
 }
+
+TEST(native_source_matches_in_memory) {
+    pt_error e;
+    pt_ctx *ctx = new_ctx(2, 0, NULL);
+    pt_frame *f = sample_frame(ctx, 1), *nf, *q1, *q2;
+    CHECK(f != NULL);
+    pt_table *t;
+    CHECK_OK(pt_frame_collect(f, &t, &e), &e);
+    const char *path = pt_test_tmp("sample.ptn");
+    pt_native_write_opts wo;
+    pt_native_write_opts_init(&wo);
+    wo.batch_rows = 333;
+    CHECK_OK(pt_native_write_table(path, t, &wo, &e), &e);
+    CHECK_OK(pt_frame_read_native(ctx, path, &nf, &e), &e);
+    pt_frame *srcs[2] = {f, nf}, *outs[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        pt_frame *a, *b;
+        CHECK_OK(pt_frame_filter(srcs[i], P("x > 0 OR k IS NULL"), &a, &e), &e);
+        pt_expr *ex[2] = {P("s"), P("k + 1 AS k1")};
+        CHECK_OK(pt_frame_select(a, 2, ex, &b, &e), &e);
+        pt_frame_free(a);
+        outs[i] = b;
+    }
+    q1 = outs[0];
+    q2 = outs[1];
+    char *plan;
+    CHECK_OK(pt_frame_explain_string(q2, &plan, &e), &e);
+    CHECK_CONTAINS(plan, "columns=[k, s, x] filter=x > 0 OR k IS NULL project=[s, k + 1 AS k1]");
+    pt_free(plan);
+    pt_table *a, *b;
+    CHECK_OK(pt_frame_collect(q1, &a, &e), &e);
+    CHECK_OK(pt_frame_collect(q2, &b, &e), &e);
+    char why[200];
+    CHECK_MSG(pt_table_equal(a, b, why, sizeof why), "%s", why);
+    CHECK(a->nrows > 1000);
+    pt_table_free(a);
+    pt_table_free(b);
+    pt_table_free(t);
+    pt_frame_free(q1);
+    pt_frame_free(q2);
+    pt_frame_free(nf);
+    pt_frame_free(f);
+    pt_ctx_free(ctx);
+}

@@ -974,3 +974,21 @@ pt_status pt_frame_split_columns(pt_frame *f, int n, pt_frame **outs, pt_error *
     }
     return PT_OK;
 }
+
+pt_status pt_frame_read_native(pt_ctx *ctx, const char *path, pt_frame **out, pt_error *err) {
+    *out = NULL;
+    if (!ctx || !path) return pt_error_set(err, PT_EINVAL, "pt_frame_read_native: ctx and path are required");
+    pt_native_reader *r;
+    PT_RETURN_NOT_OK(pt_native_open_read(pt_ctx_mem(ctx), path, &r, err));
+    pt_frame *f = NULL;
+    pt_status st = pt__node_new(ctx, PT__N_SCAN_NATIVE, &f, err);
+    if (st == PT_OK) st = pt_schema_copy(pt_native_schema(r), &f->schema, err);
+    if (st == PT_OK && !(f->native_path = pt_strdup(path))) st = pt_error_set(err, PT_ENOMEM, "out of memory");
+    pt_native_close_read(r);
+    if (st != PT_OK) {
+        pt_frame_free(f);
+        return st;
+    }
+    *out = f;
+    return PT_OK;
+}

@@ -390,6 +390,87 @@ static void csv_scan_free(pt__stream *s) {
     pt_free(cs);
 }
 
+/* Native files: batches read in parallel (one task per batch, up to two
+ * per thread at a time), only the needed columns decoded. */
+typedef struct native_scan {
+    pt__stream s;
+    pt_frame *node;
+    pt_native_reader *reader;
+    int64_t next_batch;
+    int cols[1024];
+    int ncols; /* -1: all */
+} native_scan;
+
+typedef struct native_job {
+    native_scan *ns;
+    int64_t first;
+    pt_table **out;
+} native_job;
+
+static pt_status native_task(pt_task_ctx *tc, void *arg, int64_t i, pt_error *err) {
+    (void)tc;
+    native_job *j = arg;
+    native_scan *ns = j->ns;
+    pt_table *t = NULL;
+    PT_RETURN_NOT_OK(pt_native_read_batch(ns->reader, j->first + i, ns->ncols < 0 ? NULL : ns->cols,
+                                          ns->ncols < 0 ? 0 : ns->ncols, &t, err));
+    pt_status st = scan_part(ns->node, t, &j->out[i], err);
+    pt_table_free(t);
+    return st;
+}
+
+static pt_status native_scan_next(pt__stream *s, pt_table ***parts, int64_t *n, pt_error *err) {
+    native_scan *ns = (native_scan *)s;
+    pt_frame *node = ns->node;
+    *parts = NULL;
+    *n = 0;
+    if (!ns->reader) {
+        PT_RETURN_NOT_OK(pt_native_open_read(pt_ctx_mem_soft(node->ctx), node->native_path, &ns->reader, err));
+        const pt_schema *fs = pt_native_schema(ns->reader);
+        ns->ncols = -1;
+        if (node->scan_cols) {
+            ns->ncols = 0;
+            for (int i = 0; i < node->nscan_cols && i < 1024; i++) {
+                int pos = pt_schema_find(fs, node->scan_cols[i]);
+                if (pos < 0)
+                    return pt_error_set(err, PT_EINVAL, "%s: column '%s' is not in the file",
+                                        node->native_path, node->scan_cols[i]);
+                ns->cols[ns->ncols++] = pos;
+            }
+        }
+    }
+    for (;;) {
+        int64_t total = pt_native_num_batches(ns->reader);
+        if (ns->next_batch >= total) return PT_OK;
+        int64_t k = total - ns->next_batch, cap = 2 * (int64_t)pt_ctx_threads(node->ctx);
+        if (k > cap) k = cap;
+        pt_table **out = pt_calloc((size_t)k, sizeof *out);
+        if (!out) return oom(err);
+        native_job j = {ns, ns->next_batch, out};
+        pt_status st = pt_parallel_for(pt_ctx_pool(node->ctx), k, native_task, &j, NULL, err);
+        ns->next_batch += k;
+        if (st != PT_OK) {
+            pt__parts_free(out, k);
+            return st;
+        }
+        k = drop_empty(out, k);
+        if (k == 0) {
+            pt_free(out);
+            continue;
+        }
+        *parts = out;
+        *n = k;
+        return PT_OK;
+    }
+}
+
+static void native_scan_free(pt__stream *s) {
+    native_scan *ns = (native_scan *)s;
+    pt_native_close_read(ns->reader);
+    pt_frame_free(ns->node);
+    pt_free(ns);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Streaming operators                                                      */
 /* ------------------------------------------------------------------------ */
@@ -1296,8 +1377,16 @@ pt_status pt__stream_open(pt_frame *f, pt__stream **out, pt_error *err) {
         *out = &cs->s;
         return PT_OK;
     }
-    case PT__N_SCAN_NATIVE:
-        return pt_error_set(err, PT_EUNSUPPORTED, "native scans are not available yet");
+    case PT__N_SCAN_NATIVE: {
+        native_scan *ns = pt_calloc(1, sizeof *ns);
+        if (!ns) return oom(err);
+        ns->s.next = native_scan_next;
+        ns->s.free = native_scan_free;
+        ns->s.ctx = f->ctx;
+        ns->node = pt_frame_ref(f);
+        *out = &ns->s;
+        return PT_OK;
+    }
     default: break;
     }
     unary_stream *u = pt_calloc(1, sizeof *u);
