@@ -730,7 +730,7 @@ static pt_status agg_plan_init(pt_frame *node, bool distinct, agg_plan *p, pt_er
     const pt_schema *in = node->in[0]->schema;
     int nk = distinct ? in->nfields : node->nkeys;
     int na = distinct ? 0 : node->naggs;
-    int max = nk + 2 * na;
+    int max = nk + 2 * na + 1;
     p->cols = pt_calloc((size_t)max + 1, sizeof *p->cols);
     p->names = pt_calloc((size_t)max + 1, sizeof *p->names);
     p->specs = pt_calloc((size_t)na + 1, sizeof *p->specs);
@@ -756,6 +756,11 @@ static pt_status agg_plan_init(pt_frame *node, bool distinct, agg_plan *p, pt_er
             if (j == 0) p->specs[a].col = pos;
             else p->specs[a].col2 = pos;
         }
+    }
+    if (p->ncols == 0 && in->nfields > 0) {
+        /* Only count(*): carry one input column so that the temporary
+         * tables keep their row counts (a table without columns has none). */
+        p->cols[p->ncols++] = pt_col(in->fields[0].name);
     }
     for (int i = 0; i < p->ncols; i++) {
         char buf[24];

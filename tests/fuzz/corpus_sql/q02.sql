@@ -1,0 +1,1 @@
+SELECT id1, id2, sum(v1) AS v1, mean(v3) AS v3 FROM x WHERE v2 > 3 GROUP BY id1, id2 HAVING count(*) > 1 ORDER BY v1 DESC LIMIT 10 OFFSET 2

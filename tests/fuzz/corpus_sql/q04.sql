@@ -1,0 +1,1 @@
+SELECT a.k, b."Odd Name" FROM a LEFT OUTER JOIN b ON a.k = b.k AND a.j = b.j WHERE b.k IS NULL

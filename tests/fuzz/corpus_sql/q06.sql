@@ -1,0 +1,1 @@
+EXPLAIN SELECT DISTINCT name || '-' || CAST(age AS varchar) FROM 'data/*.csv' t WHERE name LIKE 'a%' AND age NOT BETWEEN 1 AND 2

@@ -1,0 +1,1 @@
+SELECT CASE x WHEN 1 THEN 'one' WHEN 2 THEN 'two' ELSE 'many' END AS c, x::double / 2 FROM t ORDER BY 1 NULLS LAST

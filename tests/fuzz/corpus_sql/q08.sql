@@ -1,0 +1,1 @@
+SELECT count(DISTINCT a), corr(x, y), median(z), stddev(w), first(v) FROM t -- trailing comment

@@ -1,0 +1,1 @@
+SELECT a FROM t WHERE a IN (1, 2.5e-3, -7, 'it''s', TRUE, NULL) /* block */ ORDER BY a ASC, b DESC

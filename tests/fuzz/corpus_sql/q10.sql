@@ -1,0 +1,1 @@
+SELECT t.*, -(-a) % 3 FROM (SELECT * FROM (SELECT a, b FROM t) AS s) t
