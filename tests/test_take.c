@@ -127,3 +127,19 @@ TEST(filter_keeps_masked_rows) {
     pt_table_free(f);
     pt_table_free(t);
 }
+
+TEST(take_null_column) {
+    int64_t before = pt_alloc_bytes_in_use();
+    pt_error e;
+    pt_column *c, *r;
+    CHECK_OK(pt_column_new(NULL, PT_TYPE_NULL, 10, 0, &c, &e), &e);
+    for (int i = 0; i < 10; i++) CHECK_OK(pt_column_append_null(c, &e), &e);
+    int64_t idx[3] = {9, 0, -1};
+    CHECK_OK(pt_column_take(NULL, c, idx, 3, &r, &e), &e);
+    CHECK_EQ_I(r->length, 3);
+    CHECK_EQ_I(r->null_count, 3);
+    for (int i = 0; i < 3; i++) CHECK(!pt_column_is_valid(r, i));
+    pt_column_release(r);
+    pt_column_release(c);
+    CHECK_EQ_I(pt_alloc_bytes_in_use(), before);
+}

@@ -11,6 +11,11 @@
 
 static pt_status take_validity(pt_column *r, const pt_column *c, const int64_t *idx, int64_t n,
                                pt_error *err) {
+    /* A null column comes with its (all-zero) bitmap already. */
+    if (r->validity) {
+        pt_buffer_release(r->validity);
+        r->validity = NULL;
+    }
     bool any_neg = false;
     for (int64_t i = 0; i < n && !any_neg; i++) any_neg = idx[i] < 0;
     if (c->null_count == 0 && c->type != PT_TYPE_NULL && !any_neg) return PT_OK;
@@ -27,7 +32,7 @@ static pt_status take_validity(pt_column *r, const pt_column *c, const int64_t *
         }
     }
     r->null_count = nulls;
-    if (nulls == 0) {
+    if (nulls == 0 && c->type != PT_TYPE_NULL) {
         pt_buffer_release(r->validity);
         r->validity = NULL;
     }

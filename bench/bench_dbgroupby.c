@@ -1,0 +1,88 @@
+/* Benchmark: the db-benchmark group-by questions and a full sort by v3 as
+ * SQL through partita's engine, data loaded once into memory.
+ * usage: bench_dbgroupby FILE QUERIES.sql [THREADS] [REPEAT]
+ * Prints one line per question: rows of the answer and seconds (best of
+ * REPEAT), in the same format as the peers in bench/peers/. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "partita.h"
+#include "partita/dataframe.h"
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_dbgroupby FILE QUERIES.sql [THREADS] [REPEAT]\n");
+        return 2;
+    }
+    int threads = argc > 3 ? atoi(argv[3]) : 0;
+    int repeat = argc > 4 ? atoi(argv[4]) : 1;
+    FILE *qf = fopen(argv[2], "r");
+    if (!qf) {
+        perror(argv[2]);
+        return 1;
+    }
+    char *qs[32];
+    int nq = 0;
+    char line[4096];
+    while (nq < 31 && fgets(line, sizeof line, qf)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!line[0] || strncmp(line, "--", 2) == 0) continue;
+        qs[nq++] = strdup(line);
+    }
+    fclose(qf);
+    qs[nq++] = strdup("SELECT * FROM x ORDER BY v3");
+    pt_error err;
+    pt_ctx_opts co;
+    pt_ctx_opts_init(&co);
+    co.threads = threads;
+    pt_ctx *ctx;
+    pt_table *t;
+    pt_csv_opts o;
+    pt_csv_opts_init(&o);
+    o.progress = 0;
+    if (pt_ctx_new(&co, &ctx, &err) || pt_csv_read(ctx, argv[1], &o, &t, NULL, &err)) {
+        fprintf(stderr, "bench_dbgroupby: %s\n", err.msg);
+        return 1;
+    }
+    pt_frame *x;
+    pt_catalog *cat;
+    if (pt_frame_from_table(ctx, t, pt_ctx_threads(ctx) * 4, &x, &err) ||
+        pt_catalog_new(ctx, &cat, &err) || pt_catalog_register(cat, "x", x, &err)) {
+        fprintf(stderr, "bench_dbgroupby: %s\n", err.msg);
+        return 1;
+    }
+    double total = 0;
+    for (int i = 0; i < nq; i++) {
+        double best = 1e300;
+        int64_t rows = 0;
+        for (int r = 0; r < repeat; r++) {
+            pt_frame *f;
+            pt_table *ans;
+            double t0 = pt_now_s();
+            if (pt_sql(ctx, cat, qs[i], &f, NULL, &err) || pt_frame_collect(f, &ans, &err)) {
+                fprintf(stderr, "bench_dbgroupby: q%d: %s\n", i + 1, err.msg);
+                return 1;
+            }
+            double dt = pt_now_s() - t0;
+            if (dt < best) best = dt;
+            rows = ans->nrows;
+            pt_table_free(ans);
+            pt_frame_free(f);
+        }
+        if (i < nq - 1) total += best;
+        if (i < nq - 1)
+            printf("peer=partita question=q%d rows=%lld seconds=%.4f\n", i + 1, (long long)rows, best);
+        else
+            printf("peer=partita question=sort rows=%lld seconds=%.4f\n", (long long)rows, best);
+        fflush(stdout);
+    }
+    fprintf(stderr, "partita: q1-q%d total %.3f s, threads %d, peak RSS %.0f MB\n", nq - 1, total,
+            pt_ctx_threads(ctx), (double)pt_rss_peak() / 1e6);
+    for (int i = 0; i < nq; i++) free(qs[i]);
+    pt_catalog_free(cat);
+    pt_frame_free(x);
+    pt_table_free(t);
+    pt_ctx_free(ctx);
+    return 0;
+}
