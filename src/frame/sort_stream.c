@@ -45,6 +45,7 @@ typedef struct merger {
 struct pt__sort_stream {
     pt_ctx *ctx;
     pt_mem *mem;
+    pt_mem *soft; /* transient batches (spill writes, merge output): counted, never refused */
     int64_t limit;
     pt_schema *schema;
     int nkeys;
@@ -206,8 +207,10 @@ static pt_status spill_run(pt__sort_stream *s, pt_error *err) {
     for (int64_t pos = 0; pos < n && st == PT_OK; pos += s->batch_rows) {
         int64_t cnt = n - pos < s->batch_rows ? n - pos : s->batch_rows;
         pt_table *b;
-        st = pt__sort_gather(s->plan.pool, s->mem, s->run, s->nrun, &s->kv[pos].v, 2, cnt, NULL, 0, &b,
-                             err);
+        /* The batch lives only until it is written: spilling must always be
+         * able to make progress, so it is counted but never refused. */
+        st = pt__sort_gather(s->plan.pool, s->soft, s->run, s->nrun, &s->kv[pos].v, 2, cnt, NULL, 0,
+                             &b, err);
         if (st == PT_OK) st = pt_native_write_batch(w, b, err);
         pt_table_free(b);
     }
@@ -233,6 +236,7 @@ pt_status pt__sort_stream_new(pt_ctx *ctx, const pt_schema *in, int nkeys,
     if (!s) return pt_error_set(err, PT_ENOMEM, "pt__sort_stream_new: out of memory");
     s->ctx = ctx;
     s->mem = pt_ctx_mem(ctx);
+    s->soft = pt_ctx_mem_soft(ctx);
     s->limit = pt_mem_limit(s->mem);
     s->nkeys = nkeys;
     s->keys = pt_malloc((size_t)(nkeys ? nkeys : 1) * sizeof *s->keys);
@@ -501,7 +505,7 @@ static pt_status merger_next(pt__sort_stream *s, merger *m, pt_table **out, pt_e
         heap_down(s, m, 0);
     }
     if (cnt == 0) return PT_OK;
-    PT_RETURN_NOT_OK(pt__sort_gather(pt_ctx_pool(s->ctx), s->mem, m->held, m->nheld, m->ids, 1,
+    PT_RETURN_NOT_OK(pt__sort_gather(pt_ctx_pool(s->ctx), s->soft, m->held, m->nheld, m->ids, 1,
                                      cnt, NULL, 0, out, err));
     /* Keep only the batches still being read. */
     int64_t k = 0;
@@ -625,7 +629,8 @@ pt_status pt__sort_stream_next(pt__sort_stream *s, pt_table **out, pt_error *err
     }
     int64_t rows = s->batch_rows > 0 ? s->batch_rows : OUT_BATCH_ROWS;
     int64_t cnt = n - s->pos < rows ? n - s->pos : rows;
-    pt_status st = pt__sort_gather(s->plan.pool, s->mem, s->run, s->nrun, &s->kv[s->pos].v, 2,
+    /* Output batches are transient (the consumer frees them). */
+    pt_status st = pt__sort_gather(s->plan.pool, s->soft, s->run, s->nrun, &s->kv[s->pos].v, 2,
                                    cnt, NULL, 0, out, err);
     if (st != PT_OK) return fail(s, st);
     s->pos += cnt;
