@@ -45,4 +45,8 @@ pt_status pt__dict_decode(pt_mem *mem, const pt_column *c, pt_column **out, pt_e
  * a float. Returns buf. */
 const char *pt__format_double(double v, int digits, bool is_f32, char *buf, size_t cap);
 
+/* Joins consecutive slices of the same buffers back into one column without
+ * copying (see col_take.c). Returns false when they are not such slices. */
+bool pt__column_rejoin(pt_column *const *cols, int64_t n, pt_column **out);
+
 #endif

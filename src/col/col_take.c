@@ -178,3 +178,35 @@ pt_status pt_table_filter(pt_mem *mem, const pt_table *t, const uint8_t *mask, p
     pt_free(idx);
     return st;
 }
+
+/* Joins columns that are consecutive slices of the same buffers (as made
+ * by slicing one column into partitions) back into one column without a
+ * copy. Returns false (and leaves *out NULL) when they are not. */
+bool pt__column_rejoin(pt_column *const *cols, int64_t n, pt_column **out) {
+    *out = NULL;
+    if (n <= 0) return false;
+    const pt_column *a = cols[0];
+    int64_t end = a->offset + a->length, nulls = a->null_count;
+    for (int64_t k = 1; k < n; k++) {
+        const pt_column *c = cols[k];
+        if (c->type != a->type || c->values != a->values || c->bytes != a->bytes ||
+            c->dict != a->dict || c->offset != end)
+            return false;
+        /* Slices drop the bitmap when their range has no nulls, so bitmaps
+         * may differ: only rejoin when they agree. */
+        if (c->validity != a->validity) return false;
+        end += c->length;
+        nulls += c->null_count;
+    }
+    pt_column *r;
+    if (pt__column_alloc(a->type, &r, NULL) != PT_OK) return false;
+    r->offset = a->offset;
+    r->length = end - a->offset;
+    r->null_count = nulls;
+    r->values = a->values ? pt_buffer_retain(a->values) : NULL;
+    r->validity = a->validity ? pt_buffer_retain(a->validity) : NULL;
+    r->bytes = a->bytes ? pt_buffer_retain(a->bytes) : NULL;
+    r->dict = a->dict ? pt_column_retain(a->dict) : NULL;
+    *out = r;
+    return true;
+}

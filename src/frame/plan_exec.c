@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "col/col_internal.h"
 #include "frame/expr.h"
 #include "frame/groupby.h"
 #include "frame/join.h"
@@ -266,7 +267,26 @@ pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n, const
             *out = norm[0];
             norm[0] = NULL;
         } else {
-            st = pt_table_concat(pt_ctx_mem_soft(ctx), norm, (int)n, out, err);
+            /* Partitions sliced from one table go back together for free. */
+            pt_column **cols = pt_calloc((size_t)(nf ? nf : 1), sizeof *cols);
+            pt_column **one = pt_calloc((size_t)n, sizeof *one);
+            bool ok = cols && one;
+            int made = 0;
+            for (int j = 0; ok && j < nf; j++) {
+                for (int64_t k = 0; k < n; k++) one[k] = norm[k]->cols[j];
+                ok = pt__column_rejoin(one, n, &cols[j]);
+                if (ok) made = j + 1;
+            }
+            if (ok) {
+                char *names[1024];
+                for (int i = 0; i < nf && i < 1024; i++) names[i] = schema->fields[i].name;
+                st = table_from(nf, cols, names, out, err);
+            } else {
+                for (int j = 0; j < made; j++) pt_column_release(cols[j]);
+                st = pt_table_concat(pt_ctx_mem_soft(ctx), norm, (int)n, out, err);
+            }
+            pt_free(cols);
+            pt_free(one);
         }
     }
     for (int64_t k = 0; k < n; k++) pt_table_free(norm[k]);
