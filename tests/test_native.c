@@ -1079,13 +1079,13 @@ TEST(spill_dir_lifecycle) {
     int64_t base = pt_alloc_bytes_in_use();
     pt_error err;
     const char *root = pt_test_tmp("spillroot");
-    pt_spill_dir *sd, *sd2;
-    CHECK_OK(pt_spill_dir_new(root, &sd, &err), &err); /* creates the base */
-    CHECK_OK(pt_spill_dir_new(root, &sd2, &err), &err);
-    const char *dpath = pt_spill_dir_path(sd);
+    pt__spill_dir *sd, *sd2;
+    CHECK_OK(pt__spill_dir_new(root, &sd, &err), &err); /* creates the base */
+    CHECK_OK(pt__spill_dir_new(root, &sd2, &err), &err);
+    const char *dpath = pt__spill_dir_path(sd);
     char saved[600];
     snprintf(saved, sizeof saved, "%s", dpath);
-    CHECK(strcmp(dpath, pt_spill_dir_path(sd2)) != 0);
+    CHECK(strcmp(dpath, pt__spill_dir_path(sd2)) != 0);
     char expect_prefix[64];
     snprintf(expect_prefix, sizeof expect_prefix, "/partita-spill-%ld-", (long)getpid());
     CHECK_CONTAINS(dpath, expect_prefix);
@@ -1096,48 +1096,48 @@ TEST(spill_dir_lifecycle) {
     pt_table *t;
     CHECK_OK(make_table(1000, 3, 17, &t, &err), &err);
     char p1[700], p2[700];
-    CHECK_OK(pt_spill_write(sd, "part", t, NULL, p1, sizeof p1, &err), &err);
+    CHECK_OK(pt__spill_write(sd, "part", t, NULL, p1, sizeof p1, &err), &err);
     pt_native_write_opts o = opts_level(0, 100);
-    CHECK_OK(pt_spill_write(sd, "part", t, &o, p2, sizeof p2, &err), &err);
+    CHECK_OK(pt__spill_write(sd, "part", t, &o, p2, sizeof p2, &err), &err);
     CHECK(strcmp(p1, p2) != 0);
     CHECK(strncmp(p1, dpath, strlen(dpath)) == 0);
     CHECK_CONTAINS(p1, "/part-");
     struct stat s1, s2;
     CHECK(stat(p1, &s1) == 0 && stat(p2, &s2) == 0);
-    pt_spill_stats stats;
-    pt_spill_stats_get(sd, &stats);
+    pt__spill_stats stats;
+    pt__spill_stats_get(sd, &stats);
     CHECK_EQ_I(stats.files, 2);
     CHECK_EQ_I(stats.bytes_written, s1.st_size + s2.st_size);
 
     pt_table *back;
-    CHECK_OK(pt_spill_read(sd, NULL, p2, 1, &back, &err), &err);
+    CHECK_OK(pt__spill_read(sd, NULL, p2, 1, &back, &err), &err);
     char why[256];
     CHECK_MSG(tables_same(t, back, why, sizeof why), "%s", why);
     pt_table_free(back);
     CHECK(!file_exists(p2));
-    pt_spill_stats_get(sd, &stats);
+    pt__spill_stats_get(sd, &stats);
     CHECK_EQ_I(stats.bytes_read, s2.st_size);
 
     char small[8];
-    CHECK(pt_spill_file_path(sd, "x", small, sizeof small, &err) == PT_ERANGE);
-    CHECK(pt_spill_file_path(sd, "a/b", p2, sizeof p2, &err) == PT_EINVAL);
+    CHECK(pt__spill_file_path(sd, "x", small, sizeof small, &err) == PT_ERANGE);
+    CHECK(pt__spill_file_path(sd, "a/b", p2, sizeof p2, &err) == PT_EINVAL);
 
     /* Leftovers: a stray file, and a writer that never finished. */
     char stray[700];
     snprintf(stray, sizeof stray, "%s/stray.bin", dpath);
     CHECK(spit(stray, "x", 1) == 0);
     char p3[700];
-    CHECK_OK(pt_spill_file_path(sd, "open", p3, sizeof p3, &err), &err);
+    CHECK_OK(pt__spill_file_path(sd, "open", p3, sizeof p3, &err), &err);
     pt_native_writer *w;
     CHECK_OK(pt_native_open_write(p3, t->schema, NULL, &w, &err), &err);
     CHECK_OK(pt_native_write_batch(w, t, &err), &err);
-    pt_spill_dir_free(sd);
+    pt__spill_dir_free(sd);
     CHECK(!file_exists(saved));
     CHECK(!file_exists(p1));
     pt_native_abort_write(w); /* temp file already gone: still fine */
-    CHECK(file_exists(pt_spill_dir_path(sd2)));
-    pt_spill_dir_free(sd2);
-    pt_spill_dir_free(NULL);
+    CHECK(file_exists(pt__spill_dir_path(sd2)));
+    pt__spill_dir_free(sd2);
+    pt__spill_dir_free(NULL);
     CHECK_EQ_I(count_entries(root, "partita-spill-"), 0);
 
     /* From a context: the context's spill dir is the base. */
@@ -1147,11 +1147,11 @@ TEST(spill_dir_lifecycle) {
     co.spill_dir = root;
     pt_ctx *ctx;
     CHECK_OK(pt_ctx_new(&co, &ctx, &err), &err);
-    CHECK_OK(pt_spill_dir_new_ctx(ctx, &sd, &err), &err);
-    CHECK(strncmp(pt_spill_dir_path(sd), root, strlen(root)) == 0);
-    pt_spill_dir_free(sd);
+    CHECK_OK(pt__spill_dir_new_ctx(ctx, &sd, &err), &err);
+    CHECK(strncmp(pt__spill_dir_path(sd), root, strlen(root)) == 0);
+    pt__spill_dir_free(sd);
     pt_ctx_free(ctx);
-    CHECK(pt_spill_dir_new("/nonexistent/deeper/base", &sd, &err) == PT_ENOENT);
+    CHECK(pt__spill_dir_new("/nonexistent/deeper/base", &sd, &err) == PT_ENOENT);
     CHECK_CONTAINS(err.msg, "/nonexistent/deeper/base");
     pt_table_free(t);
     CHECK_EQ_I(pt_alloc_bytes_in_use(), base);

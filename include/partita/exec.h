@@ -173,6 +173,8 @@ PT_API pt_mem *pt_ctx_mem(pt_ctx *ctx);
 PT_API pt_mem *pt_ctx_mem_soft(pt_ctx *ctx);
 PT_API int pt_ctx_threads(const pt_ctx *ctx);
 PT_API const char *pt_ctx_spill_dir(const pt_ctx *ctx);
+/* Bytes written to spill files by the context's operators so far. */
+PT_API int64_t pt_ctx_spilled_bytes(const pt_ctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -92,10 +92,13 @@ PT_API void pt_stats_free(pt_stats *s);
  *           sprintf("id%010d", sample(N/K)) (utf8), id4, id5 = sample(K),
  *           id6 = sample(N/K) (int64, 1-based), v1 = sample(5), v2 =
  *           sample(15) (int64), v3 = round(runif(0, 100), 6) (float64).
- *           With nas_pct > 0 that percentage of v1, v2 and v3 is null. */
-typedef enum pt_gen_kind { PT_GEN_CLASSIC = 0, PT_GEN_G1 = 1 } pt_gen_kind;
+ *           With nas_pct > 0 that percentage of v1, v2 and v3 is null.
+ * j1      - the db-benchmark join data: four tables x (n rows), small
+ *           (n/1e6), medium (n/1e3) and big (n), with about 90% of the keys
+ *           matching (see pt_gen_j1). */
+typedef enum pt_gen_kind { PT_GEN_CLASSIC = 0, PT_GEN_G1 = 1, PT_GEN_J1 = 2 } pt_gen_kind;
 
-/* Parses "classic" or "g1"; PT_EINVAL naming the text otherwise. */
+/* Parses "classic", "g1" or "j1"; PT_EINVAL naming the text otherwise. */
 PT_API pt_status pt_gen_kind_parse(const char *name, pt_gen_kind *out, pt_error *err)
     PT_MUST_USE;
 PT_API const char *pt_gen_kind_name(pt_gen_kind kind);
@@ -118,6 +121,15 @@ PT_API pt_status pt_gen_g1(pt_ctx *ctx, int64_t nrows, int64_t k, double nas_pct
 PT_API pt_status pt_gen_write_csv(pt_ctx *ctx, pt_gen_kind kind, int64_t nrows, int64_t k,
                                   double nas_pct, uint64_t seed, const char *path,
                                   int64_t *bytes_out, pt_error *err) PT_MUST_USE;
+
+/* Builds the four tables of the db-benchmark join task for `n` rows of x:
+ * x (id1, id2, id3 int64, id4, id5 dict<utf8>, id6 utf8, v1 float64), small
+ * (id1, id4, v2), medium (id1, id2, id4, id5, v2), big (id1..id6, v2). The
+ * lookup tables hold about 90% of x's keys plus keys x lacks. Deterministic
+ * for a seed whatever the thread count. tables[0..3] receive x, small,
+ * medium and big (owned by the caller). */
+PT_API pt_status pt_gen_j1(pt_ctx *ctx, int64_t n, uint64_t seed, pt_table *tables[4],
+                           pt_error *err) PT_MUST_USE;
 
 #ifdef __cplusplus
 }

@@ -106,12 +106,14 @@ int cli_cmd_gen(int argc, char **argv) {
     for (int id; (id = cli_next(&p)) != CLI_END;) {
         switch (id) {
         case CLI_HELP:
-            printf("usage: partita gen classic|g1 [--rows N] [--groups K] [--nas PCT] [--seed S] "
+            printf("usage: partita gen classic|g1|j1 [--rows N] [--groups K] [--nas PCT] [--seed S] "
                    "-o FILE\n\n"
                    "Generates a data set as CSV, in parallel chunks and in bounded memory.\n"
                    "  classic  id, value1 (normal, mean 50, sd 10), value2 (standard normal),\n"
                    "           category (A-D), score (0-99): the Dask notebook frame\n"
                    "  g1       id1..id6, v1..v3: the db-benchmark group-by data\n"
+                   "  j1       the db-benchmark join data: FILE_x.csv, FILE_small.csv,\n"
+                   "           FILE_medium.csv, FILE_big.csv (built in memory, then written)\n"
                    "The same seed gives the same file whatever the thread count.\n");
             cli_print_options(stdout, opts);
             return 0;
@@ -138,7 +140,7 @@ int cli_cmd_gen(int argc, char **argv) {
         case GEN_OUT: path = p.value; break;
         }
     }
-    if (!kind_name) return cli_usage_error("gen", "missing the data set (classic or g1)");
+    if (!kind_name) return cli_usage_error("gen", "missing the data set (classic, g1 or j1)");
     pt_error err;
     pt_gen_kind kind;
     if (pt_gen_kind_parse(kind_name, &kind, &err) != PT_OK) return cli_usage_error("gen", "%s", err.msg);

@@ -14,6 +14,7 @@ struct pt_ctx {
     pt_pool *pool;
     pt_mem *mem;
     pt_mem *soft; /* view of mem for transient pipeline buffers */
+    int64_t spilled; /* atomic: bytes written to spill files */
     char *spill_dir;
     int threads;
 };
@@ -99,3 +100,11 @@ pt_mem *pt_ctx_mem(pt_ctx *ctx) { return ctx ? ctx->mem : NULL; }
 pt_mem *pt_ctx_mem_soft(pt_ctx *ctx) { return ctx ? ctx->soft : NULL; }
 int pt_ctx_threads(const pt_ctx *ctx) { return ctx ? ctx->threads : 0; }
 const char *pt_ctx_spill_dir(const pt_ctx *ctx) { return ctx ? ctx->spill_dir : NULL; }
+
+void pt__ctx_add_spilled(pt_ctx *ctx, int64_t bytes) {
+    if (ctx) __atomic_fetch_add(&ctx->spilled, bytes, __ATOMIC_RELAXED);
+}
+
+int64_t pt_ctx_spilled_bytes(const pt_ctx *ctx) {
+    return ctx ? __atomic_load_n(&ctx->spilled, __ATOMIC_RELAXED) : 0;
+}

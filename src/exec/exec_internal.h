@@ -77,4 +77,7 @@ void pt__task_run(pt_pool *p, int wid, pt_task *t);
 /* The job's cancel flag (seq_cst load). */
 int pt__job_canceled(const pt_job *job);
 
+/* Adds to the context's count of bytes written to spill files. */
+void pt__ctx_add_spilled(pt_ctx *ctx, int64_t bytes);
+
 #endif

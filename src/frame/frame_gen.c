@@ -17,8 +17,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "partita.h"
+#include "frame/join.h"
 
 /* Rows per task. A multiple of 8 so that each task owns whole bytes of a
  * validity bitmap and tasks never write the same byte. */
@@ -153,7 +155,11 @@ pt_status pt_gen_kind_parse(const char *name, pt_gen_kind *out, pt_error *err) {
         *out = PT_GEN_G1;
         return PT_OK;
     }
-    return pt_error_set(err, PT_EINVAL, "unknown data set '%s' (expected classic or g1)",
+    if (name && (strcmp(name, "j1") == 0 || strcmp(name, "J1") == 0)) {
+        *out = PT_GEN_J1;
+        return PT_OK;
+    }
+    return pt_error_set(err, PT_EINVAL, "unknown data set '%s' (expected classic, g1 or j1)",
                         name ? name : "(null)");
 }
 
@@ -161,6 +167,7 @@ const char *pt_gen_kind_name(pt_gen_kind kind) {
     switch (kind) {
     case PT_GEN_CLASSIC: return "classic";
     case PT_GEN_G1: return "g1";
+    case PT_GEN_J1: return "j1";
     }
     return "unknown";
 }
@@ -460,12 +467,43 @@ static pt_status csv_chunk_fn(pt_task_ctx *tc, void *arg, int64_t c, pt_error *e
     return PT_OK;
 }
 
+pt_status pt_gen_j1(pt_ctx *ctx, int64_t n, uint64_t seed, pt_table *tables[4], pt_error *err) {
+    for (int i = 0; i < 4; i++) tables[i] = NULL;
+    return pt__gen_j1(ctx, n, seed, &tables[0], &tables[1], &tables[2], &tables[3], err);
+}
+
+/* J1 is four tables: written as <path without .csv>_x.csv, _small.csv,
+ * _medium.csv and _big.csv, built in memory first. */
+static pt_status write_j1(pt_ctx *ctx, int64_t n, uint64_t seed, const char *path,
+                          int64_t *bytes_out, pt_error *err) {
+    static const char *const names[4] = {"x", "small", "medium", "big"};
+    pt_table *t[4];
+    PT_RETURN_NOT_OK(pt_gen_j1(ctx, n, seed, t, err));
+    size_t len = strlen(path);
+    if (len > 4 && strcmp(path + len - 4, ".csv") == 0) len -= 4;
+    pt_status st = PT_OK;
+    for (int i = 0; i < 4 && st == PT_OK; i++) {
+        char file[4096];
+        if ((size_t)snprintf(file, sizeof file, "%.*s_%s.csv", (int)len, path, names[i]) >=
+            sizeof file) {
+            st = pt_error_set(err, PT_EINVAL, "%s: path too long", path);
+            break;
+        }
+        st = pt_csv_write(t[i], file, NULL, err);
+        struct stat sb;
+        if (st == PT_OK && bytes_out && stat(file, &sb) == 0) *bytes_out += (int64_t)sb.st_size;
+    }
+    for (int i = 0; i < 4; i++) pt_table_free(t[i]);
+    return st;
+}
+
 pt_status pt_gen_write_csv(pt_ctx *ctx, pt_gen_kind kind, int64_t nrows, int64_t k,
                            double nas_pct, uint64_t seed, const char *path, int64_t *bytes_out,
                            pt_error *err) {
     if (bytes_out) *bytes_out = 0;
     if (!ctx || !path)
         return pt_error_set(err, PT_EINVAL, "pt_gen_write_csv: ctx and path are required");
+    if (kind == PT_GEN_J1) return write_j1(ctx, nrows, seed, path, bytes_out, err);
     gen_params g;
     PT_RETURN_NOT_OK(params_init(&g, kind, nrows, k, nas_pct, seed, "pt_gen_write_csv", err));
 

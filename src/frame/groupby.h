@@ -48,7 +48,7 @@ typedef struct pt__agg_spec {
  * column), PT_ETYPE (an aggregate over a column of the wrong type),
  * PT_ERANGE (int64 SUM overflow), PT_EBUDGET (not even the spill path
  * fits), PT_EIO, PT_ENOMEM. */
-PT_API pt_status pt__groupby(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int nkeys,
+pt_status pt__groupby(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int nkeys,
                              const int *keys, int naggs, const pt__agg_spec *aggs,
                              pt_table **out, pt_error *err) PT_MUST_USE;
 
@@ -56,21 +56,21 @@ PT_API pt_status pt__groupby(pt_ctx *ctx, pt_table *const *parts, int64_t nparts
  * not fit in memory. `in` is the schema of every pushed partition (copied).
  * push may be called any number of times, then finish once; free always. */
 typedef struct pt__groupby_stream pt__groupby_stream;
-PT_API pt_status pt__groupby_stream_new(pt_ctx *ctx, const pt_schema *in, int nkeys,
+pt_status pt__groupby_stream_new(pt_ctx *ctx, const pt_schema *in, int nkeys,
                                         const int *keys, int naggs, const pt__agg_spec *aggs,
                                         pt__groupby_stream **out, pt_error *err) PT_MUST_USE;
 /* Aggregates `parts` (in parallel). The partitions are only read: the caller
  * may free them afterwards. A failed push leaves the stream unusable except
  * for pt__groupby_stream_free. */
-PT_API pt_status pt__groupby_stream_push(pt__groupby_stream *g, pt_table *const *parts,
+pt_status pt__groupby_stream_push(pt__groupby_stream *g, pt_table *const *parts,
                                          int64_t nparts, pt_error *err) PT_MUST_USE;
 /* Merges everything into the result table (owned by the caller). */
-PT_API pt_status pt__groupby_stream_finish(pt__groupby_stream *g, pt_table **out,
+pt_status pt__groupby_stream_finish(pt__groupby_stream *g, pt_table **out,
                                            pt_error *err) PT_MUST_USE;
 /* Frees the stream and removes its spill files. NULL is ignored. */
-PT_API void pt__groupby_stream_free(pt__groupby_stream *g);
+void pt__groupby_stream_free(pt__groupby_stream *g);
 /* For reports: groups in the result (after finish) and bytes spilled. */
-PT_API void pt__groupby_stream_stats(const pt__groupby_stream *g, int64_t *groups,
+void pt__groupby_stream_stats(const pt__groupby_stream *g, int64_t *groups,
                                      int64_t *spilled_bytes);
 
 /* ======================================================================== */
@@ -231,7 +231,7 @@ struct pt__groupby_stream {
     int64_t local_cap; /* bytes of one local before it spills (0 = none) */
     int64_t rows_seen;
     /* spilling */
-    void *sd; /* pt_spill_dir */
+    void *sd; /* pt__spill_dir */
     pthread_mutex_t mu;
     gb_spillset spill0;
     int spilled;

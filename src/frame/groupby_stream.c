@@ -37,7 +37,7 @@ void pt__groupby_stream_free(gb_stream *g) {
     for (int i = 0; g->locals && i < g->nlocals; i++) pt__gb_local_free(g, g->locals[i]);
     pt_free(g->locals);
     pt__gb_spillset_free(g, &g->spill0);
-    if (g->sd) pt_spill_dir_free((pt_spill_dir *)g->sd);
+    if (g->sd) pt__spill_dir_free((pt__spill_dir *)g->sd);
     pt__gb_dict_release_cache(g);
     for (int d = 0; d < g->ndm; d++) pt__gb_dict_free(&g->dm[d]);
     pt_free(g->dm);
@@ -120,8 +120,8 @@ void pt__groupby_stream_stats(const gb_stream *g, int64_t *groups, int64_t *spil
     if (spilled_bytes) {
         int64_t b = g ? g->spilled_bytes : 0;
         if (g && g->sd) {
-            pt_spill_stats st;
-            pt_spill_stats_get((const pt_spill_dir *)g->sd, &st);
+            pt__spill_stats st;
+            pt__spill_stats_get((const pt__spill_dir *)g->sd, &st);
             b = st.bytes_written;
         }
         *spilled_bytes = b;
@@ -791,11 +791,11 @@ pt_status pt__groupby_stream_finish(gb_stream *g, pt_table **out, pt_error *err)
         g->locals[i] = NULL;
     }
     if (g->sd) {
-        pt_spill_stats st;
-        pt_spill_stats_get((const pt_spill_dir *)g->sd, &st);
+        pt__spill_stats st;
+        pt__spill_stats_get((const pt__spill_dir *)g->sd, &st);
         g->spilled_bytes = st.bytes_written;
         pt__gb_spillset_free(g, &g->spill0);
-        pt_spill_dir_free((pt_spill_dir *)g->sd);
+        pt__spill_dir_free((pt__spill_dir *)g->sd);
         g->sd = NULL;
     }
     if (s == PT_OK) g->groups = (*out)->nrows;

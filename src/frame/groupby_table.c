@@ -446,8 +446,8 @@ static pt_status ensure_spill_dir(gb_stream *g, pt_error *err) {
     pthread_mutex_lock(&g->mu);
     pt_status s = PT_OK;
     if (!g->sd) {
-        pt_spill_dir *sd = NULL;
-        s = pt_spill_dir_new_ctx(g->ctx, &sd, err);
+        pt__spill_dir *sd = NULL;
+        s = pt__spill_dir_new_ctx(g->ctx, &sd, err);
         g->sd = sd;
     }
     g->spilled = 1;
@@ -566,7 +566,7 @@ static pt_status pairs_table(const gb_stream *g, const gb_part *p, int j, pt_tab
 
 static void sfile_unref(gb_stream *g, gb_sfile *f) {
     if (!f || --f->refs > 0) return;
-    if (g->sd) pt_spill_remove((pt_spill_dir *)g->sd, f->path);
+    if (g->sd) pt__spill_remove((pt__spill_dir *)g->sd, f->path);
     pt_free(f->path);
     pt_free(f);
 }
@@ -588,7 +588,7 @@ static pt_status sw_batch(gb_stream *g, swriter *sw, pt_table *t, pt_error *err)
     pt_status s = PT_OK;
     if (!sw->w) {
         char path[4096];
-        s = pt_spill_file_path((pt_spill_dir *)g->sd, "gb", path, sizeof path, err);
+        s = pt__spill_file_path((pt__spill_dir *)g->sd, "gb", path, sizeof path, err);
         sw->f = pt_calloc(1, sizeof *sw->f);
         if (s == PT_OK && (!sw->f || !(sw->f->path = pt_strdup(path))))
             s = pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
@@ -604,7 +604,7 @@ static pt_status sw_batch(gb_stream *g, swriter *sw, pt_table *t, pt_error *err)
 
 static pt_status sw_close(gb_stream *g, swriter *sw, pt_status s, pt_error *err) {
     if (!sw->w) return s;
-    pt_spill_add_written((pt_spill_dir *)g->sd, pt_native_writer_bytes(sw->w));
+    pt__spill_add_written((pt__spill_dir *)g->sd, pt_native_writer_bytes(sw->w));
     if (s == PT_OK) s = pt_native_close_write(sw->w, err);
     else pt_native_abort_write(sw->w);
     sw->w = NULL;
@@ -703,7 +703,7 @@ static pt_status read_unit_batch(gb_stream *g, gb_sfile *f, int batch, pt_table 
     pt_native_reader *r = NULL;
     PT_RETURN_NOT_OK(pt_native_open_read(NULL, f->path, &r, err));
     pt_status s = pt_native_read_batch(r, batch, NULL, 0, out, err);
-    pt_spill_add_read((pt_spill_dir *)g->sd, pt_native_reader_bytes(r));
+    pt__spill_add_read((pt__spill_dir *)g->sd, pt_native_reader_bytes(r));
     pt_native_close_read(r);
     return s;
 }

@@ -45,7 +45,7 @@ typedef struct gside {
 typedef struct grace {
     pt_ctx *ctx;
     pt_mem *mem;
-    pt_spill_dir *sd;
+    pt__spill_dir *sd;
     pt_join_type type;
     int nkeys;
     int64_t work; /* working memory we aim for */
@@ -175,7 +175,7 @@ static void side_free(gside *s, grace *g) {
         pt_free(s->buf[k]);
     }
     for (int f = 0; f < s->nfiles; f++) {
-        if (g) pt_spill_remove(g->sd, s->files[f].path);
+        if (g) pt__spill_remove(g->sd, s->files[f].path);
         pt_free(s->files[f].path);
         pt_free(s->files[f].batch);
     }
@@ -225,7 +225,7 @@ static pt_status side_flush(grace *g, gside *s, pt_error *err) {
     f->batch = pt_malloc((size_t)s->K * sizeof *f->batch);
     char path[4096];
     pt_status st = f->batch ? PT_OK : pt_error_set(err, PT_ENOMEM, "join: out of memory");
-    if (st == PT_OK) st = pt_spill_file_path(g->sd, s->prefix, path, sizeof path, err);
+    if (st == PT_OK) st = pt__spill_file_path(g->sd, s->prefix, path, sizeof path, err);
     if (st == PT_OK) {
         f->path = pt_strdup(path);
         if (!f->path) st = pt_error_set(err, PT_ENOMEM, "join: out of memory");
@@ -261,7 +261,7 @@ static pt_status side_flush(grace *g, gside *s, pt_error *err) {
         int64_t bytes = pt_native_writer_bytes(w);
         st = pt_native_close_write(w, err);
         if (st == PT_OK) {
-            pt_spill_add_written(g->sd, bytes);
+            pt__spill_add_written(g->sd, bytes);
             g->stats->spill_bytes += bytes;
         }
     } else {
@@ -344,7 +344,7 @@ static pt_status read_batch(grace *g, const gfile *f, int32_t b, pt_table **out,
     pt_native_reader *r = NULL;
     PT_RETURN_NOT_OK(pt_native_open_read(g->mem, f->path, &r, err));
     pt_status st = pt_native_read_batch(r, b, NULL, 0, out, err);
-    if (st == PT_OK) pt_spill_add_read(g->sd, pt_native_reader_bytes(r));
+    if (st == PT_OK) pt__spill_add_read(g->sd, pt_native_reader_bytes(r));
     pt_native_close_read(r);
     return st;
 }
@@ -502,7 +502,7 @@ pt_status pt__join_grace(pt_ctx *ctx, pt_table *const *lparts, int64_t nl,
     if (K > 4096) K = 4096;
     stats->grace_parts = K;
 
-    pt_status st = pt_spill_dir_new_ctx(ctx, &g.sd, err);
+    pt_status st = pt__spill_dir_new_ctx(ctx, &g.sd, err);
     if (st != PT_OK) return st;
     gside L, R;
     memset(&L, 0, sizeof L);
@@ -534,7 +534,7 @@ pt_status pt__join_grace(pt_ctx *ctx, pt_table *const *lparts, int64_t nl,
     }
     for (int64_t o = 0; o < g.nouts; o++) pt_table_free(g.outs[o]);
     pt_free(g.outs);
-    pt_spill_dir_free(g.sd);
+    pt__spill_dir_free(g.sd);
     if (st != PT_OK) pt_error_prefix(err, "join (out of core)");
     return st;
 }

@@ -54,7 +54,7 @@ struct pt__sort_stream {
     pt_table **run;
     int64_t nrun, caprun, run_rows, run_bytes;
     /* Runs on disk, in input order. */
-    pt_spill_dir *sd;
+    pt__spill_dir *sd;
     char **paths;
     int64_t npaths, cappaths;
     int64_t runs_written, spilled_bytes;
@@ -130,8 +130,8 @@ static int64_t file_size(const char *path) {
 /* Opens a new spill file for a run. */
 static pt_status open_run(pt__sort_stream *s, char *path, size_t cap, pt_native_writer **w,
                           pt_error *err) {
-    if (!s->sd) PT_RETURN_NOT_OK(pt_spill_dir_new_ctx(s->ctx, &s->sd, err));
-    PT_RETURN_NOT_OK(pt_spill_file_path(s->sd, "sort-run", path, cap, err));
+    if (!s->sd) PT_RETURN_NOT_OK(pt__spill_dir_new_ctx(s->ctx, &s->sd, err));
+    PT_RETURN_NOT_OK(pt__spill_file_path(s->sd, "sort-run", path, cap, err));
     pt_native_write_opts o;
     pt_native_write_opts_init(&o);
     o.durable = 0;
@@ -147,7 +147,7 @@ static pt_status close_run(pt__sort_stream *s, pt_native_writer *w, const char *
     PT_RETURN_NOT_OK(pt_native_close_write(w, err));
     int64_t bytes = file_size(path);
     s->spilled_bytes += bytes;
-    pt_spill_add_written(s->sd, bytes);
+    pt__spill_add_written(s->sd, bytes);
     return add_path(s, path, err);
 }
 
@@ -567,7 +567,7 @@ static pt_status merge_passes(pt__sort_stream *s, pt_error *err) {
             } else if (w) {
                 pt_native_abort_write(w);
             }
-            for (int64_t i = 0; i < n; i++) pt_spill_remove(s->sd, old[g + i]);
+            for (int64_t i = 0; i < n; i++) pt__spill_remove(s->sd, old[g + i]);
         }
         /* Runs not merged because of a failure still belong to the dir,
          * which removes them on free. */
@@ -615,7 +615,7 @@ pt_status pt__sort_stream_next(pt__sort_stream *s, pt_table **out, pt_error *err
         if (!*out) {
             merger_free(s->mg);
             s->mg = NULL;
-            for (int64_t i = 0; i < s->npaths; i++) pt_spill_remove(s->sd, s->paths[i]);
+            for (int64_t i = 0; i < s->npaths; i++) pt__spill_remove(s->sd, s->paths[i]);
             s->done = true;
         }
         return PT_OK;
@@ -645,7 +645,7 @@ void pt__sort_stream_free(pt__sort_stream *s) {
     pt_free(s->run);
     for (int64_t i = 0; i < s->npaths; i++) pt_free(s->paths[i]);
     pt_free(s->paths);
-    pt_spill_dir_free(s->sd);
+    pt__spill_dir_free(s->sd);
     pt_schema_free(s->schema);
     pt_free(s->keys);
     pt_free(s);

@@ -16,15 +16,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "exec/exec_internal.h"
 #include "io/io_native.h"
 
-struct pt_spill_dir {
+struct pt__spill_dir {
     char *path;
     pthread_mutex_t lock;
     int64_t next_id;       /* under lock */
     int64_t files;         /* atomic */
     int64_t bytes_written; /* atomic */
     int64_t bytes_read;    /* atomic */
+    pt_ctx *ctx;           /* also counts spilled bytes, when made for one */
 };
 
 /* Creates `dir` when it does not exist (one level; the parent must exist). */
@@ -41,9 +43,9 @@ static pt_status ensure_base(const char *dir, pt_error *err) {
     return PT_OK;
 }
 
-pt_status pt_spill_dir_new(const char *base_dir, pt_spill_dir **out, pt_error *err) {
+pt_status pt__spill_dir_new(const char *base_dir, pt__spill_dir **out, pt_error *err) {
     static uint64_t counter;
-    if (!out) return pt_error_set(err, PT_EINVAL, "pt_spill_dir_new: out is NULL");
+    if (!out) return pt_error_set(err, PT_EINVAL, "pt__spill_dir_new: out is NULL");
     *out = NULL;
     const char *base = base_dir;
     if (!base || !*base) {
@@ -51,7 +53,7 @@ pt_status pt_spill_dir_new(const char *base_dir, pt_spill_dir **out, pt_error *e
         if (!base || !*base) base = "/tmp";
     }
     PT_RETURN_NOT_OK(ensure_base(base, err));
-    pt_spill_dir *sd = pt_calloc(1, sizeof *sd);
+    pt__spill_dir *sd = pt_calloc(1, sizeof *sd);
     size_t cap = strlen(base) + 64;
     if (sd) sd->path = pt_malloc(cap);
     if (!sd || !sd->path) {
@@ -85,21 +87,23 @@ pt_status pt_spill_dir_new(const char *base_dir, pt_spill_dir **out, pt_error *e
     return PT_OK;
 }
 
-pt_status pt_spill_dir_new_ctx(const pt_ctx *ctx, pt_spill_dir **out, pt_error *err) {
-    return pt_spill_dir_new(ctx ? pt_ctx_spill_dir(ctx) : NULL, out, err);
+pt_status pt__spill_dir_new_ctx(const pt_ctx *ctx, pt__spill_dir **out, pt_error *err) {
+    pt_status st = pt__spill_dir_new(ctx ? pt_ctx_spill_dir(ctx) : NULL, out, err);
+    if (st == PT_OK) (*out)->ctx = (pt_ctx *)ctx;
+    return st;
 }
 
-const char *pt_spill_dir_path(const pt_spill_dir *sd) {
+const char *pt__spill_dir_path(const pt__spill_dir *sd) {
     return sd ? sd->path : NULL;
 }
 
-pt_status pt_spill_file_path(pt_spill_dir *sd, const char *prefix, char *buf, size_t cap,
+pt_status pt__spill_file_path(pt__spill_dir *sd, const char *prefix, char *buf, size_t cap,
                              pt_error *err) {
     if (!sd || !buf || cap == 0)
-        return pt_error_set(err, PT_EINVAL, "pt_spill_file_path: sd and buf must be given");
+        return pt_error_set(err, PT_EINVAL, "pt__spill_file_path: sd and buf must be given");
     if (!prefix || !*prefix) prefix = "spill";
     if (strchr(prefix, '/'))
-        return pt_error_set(err, PT_EINVAL, "pt_spill_file_path: prefix '%s' contains '/'", prefix);
+        return pt_error_set(err, PT_EINVAL, "pt__spill_file_path: prefix '%s' contains '/'", prefix);
     pthread_mutex_lock(&sd->lock);
     int64_t id = sd->next_id++;
     pthread_mutex_unlock(&sd->lock);
@@ -107,17 +111,17 @@ pt_status pt_spill_file_path(pt_spill_dir *sd, const char *prefix, char *buf, si
     if (n < 0 || (size_t)n >= cap) {
         buf[0] = 0;
         return pt_error_set(err, PT_ERANGE,
-                            "pt_spill_file_path: buffer of %zu bytes is too small (need %d)", cap,
+                            "pt__spill_file_path: buffer of %zu bytes is too small (need %d)", cap,
                             n + 1);
     }
     __atomic_fetch_add(&sd->files, 1, __ATOMIC_RELAXED);
     return PT_OK;
 }
 
-pt_status pt_spill_write(pt_spill_dir *sd, const char *prefix, const pt_table *table,
+pt_status pt__spill_write(pt__spill_dir *sd, const char *prefix, const pt_table *table,
                          const pt_native_write_opts *opts, char *path_out, size_t cap,
                          pt_error *err) {
-    PT_RETURN_NOT_OK(pt_spill_file_path(sd, prefix, path_out, cap, err));
+    PT_RETURN_NOT_OK(pt__spill_file_path(sd, prefix, path_out, cap, err));
     pt_native_write_opts o;
     if (opts) {
         o = *opts;
@@ -128,38 +132,40 @@ pt_status pt_spill_write(pt_spill_dir *sd, const char *prefix, const pt_table *t
     o.durable = 0;
     PT_RETURN_NOT_OK(pt_native_write_table(path_out, table, &o, err));
     struct stat st;
-    if (stat(path_out, &st) == 0) pt_spill_add_written(sd, (int64_t)st.st_size);
+    if (stat(path_out, &st) == 0) pt__spill_add_written(sd, (int64_t)st.st_size);
     return PT_OK;
 }
 
-pt_status pt_spill_read(pt_spill_dir *sd, pt_mem *mem, const char *path, int remove_after,
+pt_status pt__spill_read(pt__spill_dir *sd, pt_mem *mem, const char *path, int remove_after,
                         pt_table **out, pt_error *err) {
-    if (!out) return pt_error_set(err, PT_EINVAL, "pt_spill_read: out is NULL");
+    if (!out) return pt_error_set(err, PT_EINVAL, "pt__spill_read: out is NULL");
     *out = NULL;
     pt_status s = pt_native_read_all(mem, path, out, err);
     if (s == PT_OK && sd) {
         struct stat st;
-        if (stat(path, &st) == 0) pt_spill_add_read(sd, (int64_t)st.st_size);
+        if (stat(path, &st) == 0) pt__spill_add_read(sd, (int64_t)st.st_size);
     }
-    if (s == PT_OK && remove_after) pt_spill_remove(sd, path);
+    if (s == PT_OK && remove_after) pt__spill_remove(sd, path);
     return s;
 }
 
-void pt_spill_remove(pt_spill_dir *sd, const char *path) {
+void pt__spill_remove(pt__spill_dir *sd, const char *path) {
     (void)sd;
     if (path && unlink(path) != 0 && errno != ENOENT)
         pt_log_warn("cannot remove spill file '%s': %s", path, strerror(errno));
 }
 
-void pt_spill_add_written(pt_spill_dir *sd, int64_t bytes) {
-    if (sd) __atomic_fetch_add(&sd->bytes_written, bytes, __ATOMIC_RELAXED);
+void pt__spill_add_written(pt__spill_dir *sd, int64_t bytes) {
+    if (!sd) return;
+    __atomic_fetch_add(&sd->bytes_written, bytes, __ATOMIC_RELAXED);
+    if (sd->ctx) pt__ctx_add_spilled(sd->ctx, bytes);
 }
 
-void pt_spill_add_read(pt_spill_dir *sd, int64_t bytes) {
+void pt__spill_add_read(pt__spill_dir *sd, int64_t bytes) {
     if (sd) __atomic_fetch_add(&sd->bytes_read, bytes, __ATOMIC_RELAXED);
 }
 
-void pt_spill_stats_get(const pt_spill_dir *sd, pt_spill_stats *out) {
+void pt__spill_stats_get(const pt__spill_dir *sd, pt__spill_stats *out) {
     if (!out) return;
     memset(out, 0, sizeof *out);
     if (!sd) return;
@@ -168,7 +174,7 @@ void pt_spill_stats_get(const pt_spill_dir *sd, pt_spill_stats *out) {
     out->bytes_read = __atomic_load_n(&sd->bytes_read, __ATOMIC_RELAXED);
 }
 
-void pt_spill_dir_free(pt_spill_dir *sd) {
+void pt__spill_dir_free(pt__spill_dir *sd) {
     if (!sd) return;
     /* Everything in the directory is ours (it is private and uniquely
      * named), so remove every entry rather than only the names handed out:
