@@ -99,7 +99,7 @@ static val ref_agg(const pt__agg_spec *a, const rowref *rr, int64_t n) {
         out.i = n;
         return out;
     }
-    val *v = malloc(sizeof(val) * (size_t)(n + 1));
+    val *v = calloc((size_t)(n + 1), sizeof(val));
     double *x = malloc(sizeof(double) * (size_t)(n + 1)), *y = malloc(sizeof(double) * (size_t)(n + 1));
     int64_t m = 0;
     for (int64_t k = 0; k < n; k++) {

@@ -720,6 +720,16 @@ static pt_status with_keys_part(void *ud, const pt_table *in, pt_table **out, pt
     return st;
 }
 
+/* True when the subtree under f reads files (its input may not fit in
+ * memory, so blocking operators consume it batch by batch and spill);
+ * in-memory inputs go to the whole-input kernels, which can look at all
+ * partitions at once (key ranges, sample splitters). */
+static bool reads_files(const pt_frame *f) {
+    if (!f) return false;
+    if (f->kind == PT__N_SCAN_CSV || f->kind == PT__N_SCAN_NATIVE) return true;
+    return reads_files(f->in[0]) || reads_files(f->in[1]);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Aggregation and distinct                                                 */
 /* ------------------------------------------------------------------------ */
@@ -804,6 +814,20 @@ static pt_status run_agg(unary_stream *u, bool distinct, pt_error *err) {
     for (int i = 0; i < p.nk && i < 1024; i++) keys[i] = i;
     pt__groupby_stream *g = NULL;
     bool first = true;
+    pt_table *res = NULL;
+    if (st == PT_OK && !reads_files(node->in[0])) {
+        pt_table **all = NULL, **tmp = NULL;
+        int64_t n = 0;
+        st = drain(u->child, &all, &n, err);
+        if (st == PT_OK && n > 0) st = map_parts(ctx, all, n, agg_input_part, &p, &tmp, err);
+        else pt__parts_free(all, n);
+        if (st == PT_OK && n > 0)
+            st = pt__groupby(ctx, tmp, n, p.nk, keys, distinct ? 0 : node->naggs, p.specs, &res,
+                             err);
+        if (n > 0) pt__parts_free(tmp, n);
+        first = n == 0;
+        if (st != PT_OK || n > 0) goto have_result;
+    }
     while (st == PT_OK) {
         pt_table **in;
         int64_t k;
@@ -834,9 +858,9 @@ static pt_status run_agg(unary_stream *u, bool distinct, pt_error *err) {
         if (st == PT_OK) st = pt__groupby_stream_push(g, &tmp, 1, err);
         pt_table_free(tmp);
     }
-    pt_table *res = NULL;
     if (st == PT_OK) st = pt__groupby_stream_finish(g, &res, err);
     pt__groupby_stream_free(g);
+have_result:
     if (st == PT_OK && distinct) {
         /* Back to the input's names. */
         pt_column **cols = pt_calloc((size_t)res->schema->nfields + 1, sizeof *cols);
@@ -971,6 +995,22 @@ static pt_status run_sort(unary_stream *u, pt_error *err) {
         }
         return set_result(u, sl, err);
     }
+    if (!reads_files(node->in[0])) {
+        /* Everything is in memory already: one parallel sort. */
+        pt_table **all;
+        int64_t n;
+        PT_RETURN_NOT_OK(drain(u->child, &all, &n, err));
+        if (extra && n > 0) st = map_parts(ctx, all, n, with_keys_part, &kj, &all, err);
+        pt_table *sorted = NULL;
+        if (st == PT_OK) {
+            if (n == 0) st = pt__parts_concat(ctx, NULL, 0, node->schema, &sorted, err);
+            else st = pt__sort(ctx, all, n, node->nkeys, keys, &sorted, err);
+        }
+        pt__parts_free(all, n);
+        if (st == PT_OK && extra) st = drop_extra(ctx, sorted, node->schema, &sorted, err);
+        if (st != PT_OK) return st;
+        return set_result(u, sorted, err);
+    }
     /* Full sort through the streaming kernel (spills when over budget);
      * its output is handed out batch by batch by sort_next. */
     bool first = true;
@@ -1057,6 +1097,8 @@ static bool rows_equal(const pt_table *t, int from, int n, int64_t i, int64_t j)
     return true;
 }
 
+#define rows_equal2 rows_equal
+
 static pt_status run_rownum(unary_stream *u, pt_error *err) {
     pt_frame *node = u->node;
     pt_ctx *ctx = node->ctx;
@@ -1108,19 +1150,23 @@ static pt_status run_rownum(unary_stream *u, pt_error *err) {
         if (!perm) st = oom(err);
         for (int64_t i = 0; st == PT_OK && i < t->nrows; i++) perm[i] = i;
     }
-    if (st == PT_OK) st = pt_table_take(pt_ctx_mem_soft(ctx), t, perm, t->nrows, &sorted, err);
+    /* Numbers are assigned in sorted order but written at each row's own
+     * position, so the rows keep their order and only the number column is
+     * new (the other columns are shared, not gathered). */
     pt_column *rn = NULL;
-    if (st == PT_OK) st = pt_column_new(pt_ctx_mem_soft(ctx), PT_TYPE_INT64, sorted->nrows, 0, &rn, err);
+    if (st == PT_OK) st = pt_column_new(pt_ctx_mem_soft(ctx), PT_TYPE_INT64, t->nrows, 0, &rn, err);
     if (st == PT_OK) {
         int64_t *v = (int64_t *)rn->values->data;
         int64_t num = 0;
-        for (int64_t i = 0; i < sorted->nrows; i++) {
-            if (i == 0 || !rows_equal(sorted, in->nfields, np, i - 1, i)) num = 0;
-            v[i] = ++num;
+        for (int64_t i = 0; i < t->nrows; i++) {
+            if (i == 0 || !rows_equal2(t, in->nfields, np, perm[i - 1], perm[i])) num = 0;
+            v[perm[i]] = ++num;
         }
-        rn->values->size = sorted->nrows * 8;
-        rn->length = sorted->nrows;
+        rn->values->size = t->nrows * 8;
+        rn->length = t->nrows;
     }
+    sorted = t;
+    t = NULL;
     pt_table *res = NULL;
     if (st == PT_OK) {
         int m = in->nfields + 1;
@@ -1372,7 +1418,7 @@ static pt_status blocking_next(pt__stream *s, pt_table ***parts, int64_t *n, pt_
         u->child = u->child2 = NULL;
         if (st != PT_OK) return st;
     }
-    if (u->node->kind == PT__N_SORT) return sort_next(u, parts, n, err);
+    if (u->node->kind == PT__N_SORT && u->ss) return sort_next(u, parts, n, err);
     return result_next(u, parts, n);
 }
 

@@ -307,7 +307,7 @@ pt_status pt_native_open_read(pt_mem *mem, const char *path, pt_native_reader **
     if (!ptn_host_little_endian())
         return pt_error_set(err, PT_EUNSUPPORTED,
                             "%s: the native format needs a little-endian host", path);
-    pt_native_reader *r;
+    pt_native_reader *r = NULL;
     PT_RETURN_NOT_OK(reader_alloc(mem, path, &r, err));
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
@@ -348,7 +348,7 @@ pt_status pt_native_open_buffer(pt_mem *mem, const void *data, int64_t len, cons
     if (!ptn_host_little_endian())
         return pt_error_set(err, PT_EUNSUPPORTED,
                             "%s: the native format needs a little-endian host", name);
-    pt_native_reader *r;
+    pt_native_reader *r = NULL;
     PT_RETURN_NOT_OK(reader_alloc(mem, name, &r, err));
     r->data = data;
     r->size = len;
@@ -823,7 +823,7 @@ static pt_status empty_table(pt_mem *mem, const pt_schema *schema, pt_table **ou
 pt_status pt_native_read_all(pt_mem *mem, const char *path, pt_table **out, pt_error *err) {
     if (!out) return pt_error_set(err, PT_EINVAL, "pt_native_read_all: out is NULL");
     *out = NULL;
-    pt_native_reader *r;
+    pt_native_reader *r = NULL;
     PT_RETURN_NOT_OK(pt_native_open_read(mem, path, &r, err));
     int64_t nb = r->nbatches;
     pt_status s = PT_OK;
