@@ -106,10 +106,11 @@ int cli_cmd_sql(int argc, char **argv) {
         }
     }
     if (s == PT_OK && !cli_g.quiet && !explain) {
-        char b[32];
-        fprintf(stderr, "%s%.3f s, %d threads, peak budget memory %s\n",
+        char b[32], b2[32];
+        fprintf(stderr, "%s%.3f s, %d threads, peak budget memory %s, spilled %s\n",
                 t ? "" : "written; ", pt_now_s() - t0, pt_ctx_threads(ctx),
-                pt_format_bytes((double)pt_mem_peak(pt_ctx_mem(ctx)), b, sizeof b));
+                pt_format_bytes((double)pt_mem_peak(pt_ctx_mem(ctx)), b, sizeof b),
+                pt_format_bytes((double)pt_ctx_spilled_bytes(ctx), b2, sizeof b2));
     }
     pt_table_free(t);
     pt_frame_free(f);
