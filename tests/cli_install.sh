@@ -11,8 +11,12 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
 pkg-config --exists partita || { echo "FAIL: partita.pc not installed"; exit 1; }
-cc -std=c11 -Wall -Werror -o "$tmp/hello" "$src/examples/hello.c" $(pkg-config --cflags --libs partita)
-cc -std=c11 -Wall -Werror -o "$tmp/hello_static" "$src/examples/hello.c" \
+# A sanitizer build's library needs the same runtime in the program.
+san=$(sed -n 's/^PARTITA_SANITIZE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
+extra=""
+[ -n "$san" ] && extra="-fsanitize=$san"
+cc -std=c11 -Wall -Werror $extra -o "$tmp/hello" "$src/examples/hello.c" $(pkg-config --cflags --libs partita)
+cc -std=c11 -Wall -Werror $extra -o "$tmp/hello_static" "$src/examples/hello.c" \
     $(pkg-config --cflags partita) "$(pkg-config --variable=libdir partita)/libpartita.a" \
     $(pkg-config --libs-only-l --static partita | sed 's/-lpartita//')
 printf 'a,b\n1,x\n2,y\n' > "$tmp/t.csv"
