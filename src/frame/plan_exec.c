@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "col/col_internal.h"
@@ -1097,6 +1098,284 @@ static bool rows_equal(const pt_table *t, int from, int n, int64_t i, int64_t j)
     return true;
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Top-k per partition (ROW_NUMBER with rn <= k above it)                   */
+/* ------------------------------------------------------------------------ */
+
+/* Each thread scans a range of rows and keeps, per partition key, the k best
+ * rows by the order keys (ties by position, as the stable sort would); the
+ * union of the threads' candidates holds every row that can get a number
+ * <= k, so only those are sorted and numbered. */
+typedef struct topk_part {
+    int64_t cap, ngroups;
+    int64_t *rep;     /* a row of the group in each slot, -1 when empty */
+    uint64_t *hash;
+    int32_t *cnt;
+    int64_t *rows;    /* cap * k rows, best first */
+} topk_part;
+
+typedef struct topk_job {
+    const pt_table *t;
+    int pfrom, np, ofrom, no;
+    const bool *desc;
+    int64_t k, nchunks;
+    topk_part *parts;
+} topk_job;
+
+static int cmp_cell(const pt_column *c, int64_t i, const pt_column *d, int64_t j);
+static int cmp_i64(const void *a, const void *b);
+static uint64_t row_hash(const pt_table *t, const int *cols, int n, int64_t i);
+
+/* True when row a comes before row b in the window's order. */
+static bool topk_before(const topk_job *j, int64_t a, int64_t b) {
+    for (int k = 0; k < j->no; k++) {
+        const pt_column *c = j->t->cols[j->ofrom + k];
+        bool va = pt_column_is_valid(c, a), vb = pt_column_is_valid(c, b);
+        if (va != vb) return va; /* nulls last in both directions */
+        if (!va) continue;
+        int r = cmp_cell(c, a, c, b);
+        if (r) return j->desc[k] ? r > 0 : r < 0;
+    }
+    return a < b;
+}
+
+static pt_status topk_grow(topk_part *p, int64_t k, pt_error *err) {
+    int64_t cap = p->cap ? p->cap * 2 : 1024;
+    int64_t *rep = pt_malloc(sizeof *rep * (size_t)cap);
+    uint64_t *hash = pt_malloc(sizeof *hash * (size_t)cap);
+    int32_t *cnt = pt_calloc((size_t)cap, sizeof *cnt);
+    int64_t *rows = pt_malloc(sizeof *rows * (size_t)(cap * k));
+    if (!rep || !hash || !cnt || !rows) {
+        pt_free(rep);
+        pt_free(hash);
+        pt_free(cnt);
+        pt_free(rows);
+        return oom(err);
+    }
+    for (int64_t i = 0; i < cap; i++) rep[i] = -1;
+    for (int64_t s = 0; s < p->cap; s++) {
+        if (p->rep[s] < 0) continue;
+        int64_t d = (int64_t)(p->hash[s] & (uint64_t)(cap - 1));
+        while (rep[d] >= 0) d = (d + 1) & (cap - 1);
+        rep[d] = p->rep[s];
+        hash[d] = p->hash[s];
+        cnt[d] = p->cnt[s];
+        memcpy(rows + d * k, p->rows + s * k, sizeof *rows * (size_t)p->cnt[s]);
+    }
+    pt_free(p->rep);
+    pt_free(p->hash);
+    pt_free(p->cnt);
+    pt_free(p->rows);
+    p->rep = rep;
+    p->hash = hash;
+    p->cnt = cnt;
+    p->rows = rows;
+    p->cap = cap;
+    return PT_OK;
+}
+
+static pt_status topk_task(pt_task_ctx *tc, void *arg, int64_t c, pt_error *err) {
+    (void)tc;
+    topk_job *j = arg;
+    topk_part *p = &j->parts[c];
+    int64_t n = j->t->nrows, lo = n * c / j->nchunks, hi = n * (c + 1) / j->nchunks, k = j->k;
+    int pcols[256];
+    for (int i = 0; i < j->np; i++) pcols[i] = j->pfrom + i;
+    for (int64_t r = lo; r < hi; r++) {
+        if (2 * (p->ngroups + 1) > p->cap) PT_RETURN_NOT_OK(topk_grow(p, k, err));
+        uint64_t h = row_hash(j->t, pcols, j->np, r);
+        int64_t s = (int64_t)(h & (uint64_t)(p->cap - 1));
+        while (p->rep[s] >= 0 && !(p->hash[s] == h && rows_equal(j->t, j->pfrom, j->np, p->rep[s], r)))
+            s = (s + 1) & (p->cap - 1);
+        int64_t *best = p->rows + s * k;
+        if (p->rep[s] < 0) {
+            p->rep[s] = r;
+            p->hash[s] = h;
+            p->cnt[s] = 0;
+            p->ngroups++;
+        }
+        int32_t m = p->cnt[s];
+        if (m == k && !topk_before(j, r, best[m - 1])) continue;
+        if (m < k) p->cnt[s] = ++m;
+        /* insert r in order, dropping the last when full */
+        int64_t pos = m - 1;
+        while (pos > 0 && topk_before(j, r, best[pos - 1])) {
+            best[pos] = best[pos - 1];
+            pos--;
+        }
+        best[pos] = r;
+    }
+    return PT_OK;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fast path of topk_candidates: one integer or dictionary partition key of
+ * small range and one numeric order key, neither with nulls. Groups index
+ * arrays directly and values are compared inline. */
+typedef struct topk_fast_job {
+    const pt_column *key, *ord;
+    int64_t kmin, ngroups, k, nchunks, n;
+    bool desc, is_float;
+    int64_t **rows;  /* per chunk: ngroups * k */
+    uint8_t **cnt;   /* per chunk: ngroups */
+} topk_fast_job;
+
+static inline int64_t key_at(const pt_column *c, int64_t i) {
+    if (c->type == PT_TYPE_INT64) return pt_column_i64(c)[i];
+    return pt_column_i32(c)[i]; /* int32 or dict index */
+}
+
+#define TOPK_SCAN(T, GET)                                                              \
+    for (int64_t r = lo; r < hi; r++) {                                                \
+        int64_t g = key_at(j->key, r) - j->kmin;                                       \
+        T v = GET;                                                                     \
+        int64_t *best = rows + g * k;                                                  \
+        int m = cnt[g];                                                                \
+        /* later rows lose ties: only strictly better values enter */                  \
+        if (m == k) {                                                                  \
+            T w = (T)(GETAT(best[m - 1]));                                             \
+            if (!(j->desc ? v > w : v < w)) continue;                                  \
+        } else {                                                                       \
+            cnt[g] = (uint8_t)++m;                                                     \
+        }                                                                              \
+        int64_t pos = m - 1;                                                           \
+        while (pos > 0) {                                                              \
+            T w = (T)(GETAT(best[pos - 1]));                                           \
+            if (!(j->desc ? v > w : v < w)) break;                                     \
+            best[pos] = best[pos - 1];                                                 \
+            pos--;                                                                     \
+        }                                                                              \
+        best[pos] = r;                                                                 \
+    }
+
+static pt_status topk_fast_task(pt_task_ctx *tc, void *arg, int64_t c, pt_error *err) {
+    (void)tc;
+    (void)err;
+    topk_fast_job *j = arg;
+    int64_t lo = j->n * c / j->nchunks, hi = j->n * (c + 1) / j->nchunks, k = j->k;
+    int64_t *rows = j->rows[c];
+    uint8_t *cnt = j->cnt[c];
+    if (j->is_float) {
+#define GETAT(i) pt_column_get_f64(j->ord, i)
+        TOPK_SCAN(double, pt_column_get_f64(j->ord, r))
+#undef GETAT
+    } else {
+#define GETAT(i) (j->ord->type == PT_TYPE_INT64 ? pt_column_i64(j->ord)[i] : pt_column_i32(j->ord)[i])
+        TOPK_SCAN(int64_t, GETAT(r))
+#undef GETAT
+    }
+    return PT_OK;
+}
+
+/* Returns PT_EUNSUPPORTED (quietly) when the fast path does not apply. */
+static pt_status topk_fast(pt_ctx *ctx, const pt_table *t, int pcol, int ocol, bool desc,
+                           int64_t k, int64_t **idx_out, int64_t *n_out, pt_error *err) {
+    const pt_column *key = t->cols[pcol], *ord = t->cols[ocol];
+    bool key_ok = key->type == PT_TYPE_INT64 || key->type == PT_TYPE_INT32 || key->type == PT_TYPE_DICT;
+    bool ord_ok = pt_type_is_numeric(ord->type);
+    if (!key_ok || !ord_ok || key->null_count || ord->null_count || t->nrows == 0 || k > 255)
+        return PT_EUNSUPPORTED;
+    int64_t mn = INT64_MAX, mx = INT64_MIN;
+    for (int64_t i = 0; i < t->nrows; i++) {
+        int64_t v = key_at(key, i);
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+    }
+    if ((uint64_t)(mx - mn) >= (1u << 22)) return PT_EUNSUPPORTED;
+    topk_fast_job j = {key, ord, mn, mx - mn + 1, k, pt_ctx_threads(ctx), t->nrows, desc,
+                       ord->type == PT_TYPE_FLOAT64 || ord->type == PT_TYPE_FLOAT32, NULL, NULL};
+    if (t->nrows < 65536) j.nchunks = 1;
+    j.rows = pt_calloc((size_t)j.nchunks, sizeof *j.rows);
+    j.cnt = pt_calloc((size_t)j.nchunks, sizeof *j.cnt);
+    pt_status st = j.rows && j.cnt ? PT_OK : oom(err);
+    for (int64_t c = 0; st == PT_OK && c < j.nchunks; c++) {
+        j.rows[c] = pt_malloc(sizeof(int64_t) * (size_t)(j.ngroups * k));
+        j.cnt[c] = pt_calloc((size_t)j.ngroups, 1);
+        if (!j.rows[c] || !j.cnt[c]) st = oom(err);
+    }
+    if (st == PT_OK) st = pt_parallel_for(pt_ctx_pool(ctx), j.nchunks, topk_fast_task, &j, NULL, err);
+    int64_t total = 0;
+    for (int64_t c = 0; st == PT_OK && c < j.nchunks; c++)
+        for (int64_t g = 0; g < j.ngroups; g++) total += j.cnt[c][g];
+    int64_t *idx = st == PT_OK ? pt_malloc(sizeof *idx * (size_t)(total ? total : 1)) : NULL;
+    if (st == PT_OK && !idx) st = oom(err);
+    if (st == PT_OK) {
+        int64_t m = 0;
+        for (int64_t c = 0; c < j.nchunks; c++)
+            for (int64_t g = 0; g < j.ngroups; g++)
+                for (int q = 0; q < j.cnt[c][g]; q++) idx[m++] = j.rows[c][g * k + q];
+        *idx_out = idx;
+        *n_out = m;
+    }
+    for (int64_t c = 0; j.rows && c < j.nchunks; c++) pt_free(j.rows[c]);
+    for (int64_t c = 0; j.cnt && c < j.nchunks; c++) pt_free(j.cnt[c]);
+    pt_free(j.rows);
+    pt_free(j.cnt);
+    return st;
+}
+
+/* Replaces *t by its rows that can be among the first k of their window
+ * partition (in their original order). */
+static pt_status topk_candidates(pt_ctx *ctx, pt_table **t, int pfrom, int np, int ofrom, int no,
+                                 const bool *desc, int64_t k, pt_error *err) {
+    if (np == 1 && no == 1) {
+        int64_t *fidx = NULL, fn = 0;
+        pt_status fs = topk_fast(ctx, *t, pfrom, ofrom, desc[0], k, &fidx, &fn, err);
+        if (fs == PT_OK) {
+            qsort(fidx, (size_t)fn, sizeof *fidx, cmp_i64);
+            pt_table *sub;
+            fs = pt_table_take(pt_ctx_mem_soft(ctx), *t, fidx, fn, &sub, err);
+            pt_free(fidx);
+            if (fs == PT_OK) {
+                pt_table_free(*t);
+                *t = sub;
+            }
+            return fs;
+        }
+        if (fs != PT_EUNSUPPORTED) return fs;
+    }
+    int64_t nchunks = pt_ctx_threads(ctx);
+    if ((*t)->nrows < 65536) nchunks = 1;
+    topk_part *parts = pt_calloc((size_t)nchunks, sizeof *parts);
+    if (!parts) return oom(err);
+    topk_job j = {*t, pfrom, np, ofrom, no, desc, k, nchunks, parts};
+    pt_status st = pt_parallel_for(pt_ctx_pool(ctx), nchunks, topk_task, &j, NULL, err);
+    int64_t total = 0;
+    for (int64_t c = 0; c < nchunks; c++)
+        for (int64_t s = 0; s < parts[c].cap; s++)
+            if (parts[c].rep[s] >= 0) total += parts[c].cnt[s];
+    int64_t *idx = st == PT_OK ? pt_malloc(sizeof *idx * (size_t)(total ? total : 1)) : NULL;
+    if (st == PT_OK && !idx) st = oom(err);
+    if (st == PT_OK) {
+        int64_t m = 0;
+        for (int64_t c = 0; c < nchunks; c++)
+            for (int64_t s = 0; s < parts[c].cap; s++)
+                for (int32_t q = 0; parts[c].rep[s] >= 0 && q < parts[c].cnt[s]; q++)
+                    idx[m++] = parts[c].rows[s * k + q];
+        qsort(idx, (size_t)m, sizeof *idx, cmp_i64);
+        pt_table *sub;
+        st = pt_table_take(pt_ctx_mem_soft(ctx), *t, idx, m, &sub, err);
+        if (st == PT_OK) {
+            pt_table_free(*t);
+            *t = sub;
+        }
+    }
+    pt_free(idx);
+    for (int64_t c = 0; c < nchunks; c++) {
+        pt_free(parts[c].rep);
+        pt_free(parts[c].hash);
+        pt_free(parts[c].cnt);
+        pt_free(parts[c].rows);
+    }
+    pt_free(parts);
+    return st;
+}
+
 #define rows_equal2 rows_equal
 
 static pt_status run_rownum(unary_stream *u, pt_error *err) {
@@ -1144,6 +1423,9 @@ static pt_status run_rownum(unary_stream *u, pt_error *err) {
         sk[i].col = in->nfields + i;
         sk[i].desc = desc[i];
     }
+    if (st == PT_OK && node->limit > 0 && node->limit <= 64 && np <= 256)
+        st = topk_candidates(ctx, &t, in->nfields, np, in->nfields + np, no, desc + np,
+                             node->limit, err);
     if (st == PT_OK && nk > 0) st = pt__sort_indices(ctx, t, nk, sk, &perm, err);
     if (st == PT_OK && nk == 0) {
         perm = pt_malloc(sizeof *perm * (size_t)(t->nrows ? t->nrows : 1));

@@ -107,6 +107,7 @@ void pt__plan_print(const pt_frame *f, int indent, char **buf, size_t *len, size
         put(buf, len, cap, "] order=[");
         put_exprs(buf, len, cap, f->exprs, NULL, f->nexprs, f->desc);
         put(buf, len, cap, "]");
+        if (f->limit > 0) put(buf, len, cap, " top=%lld", (long long)f->limit);
         break;
     case PT__N_REPART: {
         static const char *const how[] = {"rows", "hash", "range"};

@@ -150,6 +150,8 @@ static pt_status rename_cols(pt_expr *e, const char *const *from, const char *co
 /* Tries to move the conjuncts of `pred` into or below `child` (already
  * pushed-down). Returns the new subtree in *out; conjuncts that cannot move
  * stay in a filter on top. Takes ownership of pred. */
+static int64_t rownum_bound(const pt_expr *e, const char *name);
+
 static pt_status push_into(pt_frame *child, pt_expr *pred, pt_frame **out, pt_error *err) {
     pt_status st = PT_OK;
     switch (child->kind) {
@@ -309,6 +311,18 @@ static pt_status push_into(pt_frame *child, pt_expr *pred, pt_frame **out, pt_er
         }
         return wrap_filter(c, rest, out, err);
     }
+    case PT__N_ROWNUM: {
+        /* ROW_NUMBER() ... filtered by rn <= k: only the first k rows of each
+         * partition can pass, so the operator may keep just those (a top-k
+         * per partition instead of numbering every row). The filter stays. */
+        int64_t k = rownum_bound(pred, child->rn_name);
+        if (k <= 0 || (child->limit > 0 && child->limit <= k)) break;
+        pt_frame *c;
+        st = pt__node_clone(child, &c, err);
+        if (st != PT_OK) break;
+        c->limit = k;
+        return wrap_filter(c, pred, out, err);
+    }
     default: break;
     }
     if (st != PT_OK) {
@@ -316,6 +330,32 @@ static pt_status push_into(pt_frame *child, pt_expr *pred, pt_frame **out, pt_er
         return st;
     }
     return wrap_filter(pt_frame_ref(child), pred, out, err);
+}
+
+/* The largest row number a predicate lets through when one of its AND
+ * conjuncts is `rn <= k`, `rn < k`, `k >= rn` or `k > rn` (rn the column
+ * `name`, k an integer literal); 0 when there is none. */
+static int64_t rownum_bound(const pt_expr *e, const char *name) {
+    if (!e || e->kind != PT__E_BINARY || e->nargs != 2) return 0;
+    if (e->op == PT_OP_AND) {
+        int64_t a = rownum_bound(e->args[0], name), b = rownum_bound(e->args[1], name);
+        return a && b ? (a < b ? a : b) : (a ? a : b);
+    }
+    const pt_expr *c = e->args[0], *l = e->args[1];
+    pt_op op = e->op;
+    if (c->kind == PT__E_LIT) { /* k >= rn is rn <= k */
+        const pt_expr *t = c;
+        c = l;
+        l = t;
+        op = op == PT_OP_GE ? PT_OP_LE : op == PT_OP_GT ? PT_OP_LT : PT_OP_EQ;
+    }
+    const char *cn = pt__expr_col_name(c);
+    if (!cn || strcmp(cn, name) != 0 || l->kind != PT__E_LIT || l->lit_null ||
+        l->type != PT_TYPE_INT64)
+        return 0;
+    if (op == PT_OP_LE) return l->i > 0 ? l->i : 0;
+    if (op == PT_OP_LT) return l->i > 1 ? l->i - 1 : 0;
+    return 0;
 }
 
 /* Takes ownership of child (one reference) and pred. */
