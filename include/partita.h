@@ -3,7 +3,9 @@
  *
  * Layers, bottom up: base (status, errors, logging, memory, clocks), col
  * (Arrow-layout columns and tables), io (CSV), exec (task runtime and
- * execution context), frame (computations over tables and files).
+ * execution context), comm (ranks, collectives and messages between the
+ * processes of a job: self or MPI), frame (computations over tables and
+ * files).
  */
 #ifndef PARTITA_H
 #define PARTITA_H
@@ -11,6 +13,7 @@
 #include "partita/base.h"
 #include "partita/col.h"
 #include "partita/exec.h"
+#include "partita/comm.h"
 #include "partita/io.h"
 #include "partita/frame.h"
 #include "partita/dataframe.h"

@@ -50,6 +50,15 @@ int cli_cmd_info(int argc, char **argv) {
     pt_error err;
     pt_ctx *ctx;
     if (cli_ctx_new(cli_g.threads, cli_g.memory_limit, &ctx, &err) != PT_OK) return cli_fail(&err);
+    /* Under mpirun every rank runs this; rank 0 speaks for the job. */
+    pt_comm *comm = NULL;
+    pt_error cerr;
+    pt_status cs = pt_comm_init(NULL, &comm, &cerr);
+    if (cs == PT_OK && pt_comm_rank(comm) != 0) {
+        pt_comm_free(comm);
+        pt_ctx_free(ctx);
+        return 0;
+    }
     const char *bi = pt_build_info();
     printf("partita %s\n", pt_version());
     /* build info is key=value lines; show them aligned */
@@ -78,6 +87,15 @@ int cli_cmd_info(int argc, char **argv) {
     printf("  %-14s %s\n", "memory budget",
            limit > 0 ? pt_format_bytes((double)limit, buf, sizeof buf) : "unlimited");
     printf("  %-14s %s\n", "MPI available", mpi);
+    char ver[256], host[256];
+    printf("  %-14s %s\n", "MPI library", pt_comm_library_version(NULL, ver, sizeof ver));
+    if (cs == PT_OK) {
+        printf("  %-14s %s, rank 0 of %d on %s\n", "comm", pt_comm_backend_name(comm),
+               pt_comm_size(comm), pt_comm_processor_name(comm, host, sizeof host));
+    } else {
+        printf("  %-14s unavailable: %s\n", "comm", cerr.msg);
+    }
+    pt_comm_free(comm);
     printf("  %-14s %s\n", "spill dir", pt_ctx_spill_dir(ctx) ? pt_ctx_spill_dir(ctx) : "-");
     pt_ctx_free(ctx);
     return 0;

@@ -1,0 +1,96 @@
+/*
+ * test_mpi_fault.c - a rank that never comes must not hang the others. Run
+ * under `mpirun --enable-recovery -n 4` (so mpirun lets the survivors
+ * finish) with one mode:
+ *   absent  the last rank sleeps past the timeout instead of joining a
+ *           barrier, then leaves normally;
+ *   kill    the last rank kills itself (SIGKILL) before the barrier;
+ *   recv    rank 0 waits for a message rank 1 never sends.
+ * Every waiting rank must return PT_ETIMEOUT within timeout + slack with a
+ * message naming the missing rank, every later call must fail at once, and
+ * pt_comm_free must return. Each rank that checked prints "rank R: PASS" or
+ * "rank R: FAIL ..." (tests/mpi/mpi_fault.sh counts them: with
+ * --enable-recovery mpirun's exit status does not reflect the ranks').
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "partita.h"
+
+#define TIMEOUT 2.0
+
+static int fail(int rank, const char *what, const pt_error *err) {
+    printf("rank %d: FAIL %s: %s\n", rank, what, err ? err->msg : "");
+    fflush(stdout);
+    return 1;
+}
+
+/* The waiting side: the call must time out in time, naming `missing`. */
+static int check_timeout(pt_comm *c, pt_status s, const pt_error *err, double t0,
+                         const char *want) {
+    int rank = pt_comm_rank(c);
+    double dt = pt_now_s() - t0;
+    if (s != PT_ETIMEOUT) return fail(rank, "status is not PT_ETIMEOUT", err);
+    /* Ranks other than 0 wait up to 1 + 0.1 * timeout for rank 0's verdict. */
+    if (dt < TIMEOUT - 0.05 || dt > TIMEOUT + 1.2 + 2.0) {
+        char what[64];
+        snprintf(what, sizeof what, "returned after %.2f s", dt);
+        return fail(rank, what, err);
+    }
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "rank %d: timed out after 2 s", rank);
+    if (strncmp(err->msg, prefix, strlen(prefix)) != 0) return fail(rank, "message prefix", err);
+    if (!strstr(err->msg, want)) return fail(rank, want, err);
+    if (!pt_comm_failed(c)) return fail(rank, "comm not marked failed", err);
+    /* Every later call fails at once with the first error. */
+    pt_error e2;
+    double t1 = pt_now_s();
+    int64_t x = 1;
+    pt_status s2 = pt_comm_allreduce(c, &x, 1, PT_DTYPE_INT64, PT_REDOP_SUM, &e2);
+    if (s2 != PT_ETIMEOUT || pt_now_s() - t1 > 0.1 || !strstr(e2.msg, "failed earlier") ||
+        !strstr(e2.msg, want))
+        return fail(rank, "later call", &e2);
+    printf("rank %d: PASS after %.2f s: %s\n", rank, dt, err->msg);
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "absent";
+    pt_comm_opts o;
+    pt_comm_opts_init(&o);
+    o.backend = "mpi";
+    o.timeout_s = TIMEOUT;
+    pt_comm *c;
+    pt_error err;
+    if (pt_comm_init(&o, &c, &err) != PT_OK) return fail(-1, "init", &err);
+    int rank = pt_comm_rank(c), size = pt_comm_size(c), last = size - 1;
+    /* Everyone is up: the failure below is the only one. */
+    if (pt_comm_barrier(c, &err) != PT_OK) return fail(rank, "first barrier", &err);
+    int rc = 0;
+    char want[64];
+    if (strcmp(mode, "recv") == 0) {
+        if (rank == 0) {
+            char buf[8];
+            double t0 = pt_now_s();
+            pt_status s = pt_comm_recv(c, buf, sizeof buf, 1, 5, NULL, &err);
+            rc = check_timeout(c, s, &err, t0, "in recv (tag 5) waiting for rank 1");
+        }
+        /* Rank 1 and the others just leave. */
+    } else if (rank == last) {
+        if (strcmp(mode, "kill") == 0) raise(SIGKILL);
+        sleep(4); /* past the others' timeout; then leave without the barrier */
+    } else {
+        double t0 = pt_now_s();
+        pt_status s = pt_comm_barrier(c, &err);
+        snprintf(want, sizeof want, "in barrier (collective #3) waiting for rank %d", last);
+        rc = check_timeout(c, s, &err, t0, want);
+    }
+    double t1 = pt_now_s();
+    pt_comm_free(c);
+    if (pt_now_s() - t1 > 5) rc = fail(rank, "pt_comm_free took too long", NULL);
+    return rc;
+}
