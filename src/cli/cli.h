@@ -77,5 +77,6 @@ int cli_cmd_head(int argc, char **argv);
 int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_sql(int argc, char **argv);
+int cli_cmd_launch(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static void main_usage(FILE *out) {
             "  stats    column statistics of a CSV file, streamed in bounded memory\n"
             "  sql      run a SQL query over CSV files (lazy, parallel, out of core)\n"
             "  demo     a guided tour: generate, partition, compute in parallel, stream\n"
+            "  launch   run a command on N processes with mpirun (launch -n 4 -- info)\n"
             "\n"
             "Run 'partita COMMAND --help' for a command's options.\n",
             pt_version());
@@ -421,6 +422,7 @@ int main(int argc, char **argv) {
     } cmds[] = {
         {"info", cli_cmd_info}, {"gen", cli_cmd_gen},   {"head", cli_cmd_head},
         {"stats", cli_cmd_stats}, {"demo", cli_cmd_demo}, {"sql", cli_cmd_sql},
+        {"launch", cli_cmd_launch},
     };
     if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("partita %s\n", pt_version());
