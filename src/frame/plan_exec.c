@@ -1230,27 +1230,41 @@ static inline int64_t key_at(const pt_column *c, int64_t i) {
     return pt_column_i32(c)[i]; /* int32 or dict index */
 }
 
-#define TOPK_SCAN(T, GET)                                                              \
-    for (int64_t r = lo; r < hi; r++) {                                                \
-        int64_t g = key_at(j->key, r) - j->kmin;                                       \
-        T v = GET;                                                                     \
-        int64_t *best = rows + g * k;                                                  \
-        int m = cnt[g];                                                                \
-        /* later rows lose ties: only strictly better values enter */                  \
-        if (m == k) {                                                                  \
-            T w = (T)(GETAT(best[m - 1]));                                             \
-            if (!(j->desc ? v > w : v < w)) continue;                                  \
-        } else {                                                                       \
-            cnt[g] = (uint8_t)++m;                                                     \
+/* One scan specialised on the key type K (int64 or int32/dict index) and
+ * the order value type T, reading both arrays directly. Later rows lose
+ * ties: only strictly better values enter a full list. */
+#define TOPK_SCAN(K, T)                                                                \
+    do {                                                                               \
+        const K *kv = (const K *)j->key->values->data + j->key->offset;                \
+        const T *ov = (const T *)j->ord->values->data + j->ord->offset;                \
+        for (int64_t r = lo; r < hi; r++) {                                            \
+            int64_t g = (int64_t)kv[r] - j->kmin;                                      \
+            T v = ov[r];                                                               \
+            int64_t *best = rows + g * k;                                              \
+            int m = cnt[g];                                                            \
+            if (m == k) {                                                              \
+                T w = ov[best[m - 1]];                                                 \
+                if (!(j->desc ? v > w : v < w)) continue;                              \
+            } else {                                                                   \
+                cnt[g] = (uint8_t)++m;                                                 \
+            }                                                                          \
+            int64_t pos = m - 1;                                                       \
+            while (pos > 0) {                                                          \
+                T w = ov[best[pos - 1]];                                               \
+                if (!(j->desc ? v > w : v < w)) break;                                 \
+                best[pos] = best[pos - 1];                                             \
+                pos--;                                                                 \
+            }                                                                          \
+            best[pos] = r;                                                             \
         }                                                                              \
-        int64_t pos = m - 1;                                                           \
-        while (pos > 0) {                                                              \
-            T w = (T)(GETAT(best[pos - 1]));                                           \
-            if (!(j->desc ? v > w : v < w)) break;                                     \
-            best[pos] = best[pos - 1];                                                 \
-            pos--;                                                                     \
-        }                                                                              \
-        best[pos] = r;                                                                 \
+    } while (0)
+
+#define TOPK_BY_ORDER(K)                                                               \
+    switch (j->ord->type) {                                                            \
+    case PT_TYPE_FLOAT64: TOPK_SCAN(K, double); break;                                 \
+    case PT_TYPE_FLOAT32: TOPK_SCAN(K, float); break;                                  \
+    case PT_TYPE_INT64: TOPK_SCAN(K, int64_t); break;                                  \
+    default: TOPK_SCAN(K, int32_t); break;                                             \
     }
 
 static pt_status topk_fast_task(pt_task_ctx *tc, void *arg, int64_t c, pt_error *err) {
@@ -1260,14 +1274,10 @@ static pt_status topk_fast_task(pt_task_ctx *tc, void *arg, int64_t c, pt_error 
     int64_t lo = j->n * c / j->nchunks, hi = j->n * (c + 1) / j->nchunks, k = j->k;
     int64_t *rows = j->rows[c];
     uint8_t *cnt = j->cnt[c];
-    if (j->is_float) {
-#define GETAT(i) pt_column_get_f64(j->ord, i)
-        TOPK_SCAN(double, pt_column_get_f64(j->ord, r))
-#undef GETAT
+    if (j->key->type == PT_TYPE_INT64) {
+        TOPK_BY_ORDER(int64_t)
     } else {
-#define GETAT(i) (j->ord->type == PT_TYPE_INT64 ? pt_column_i64(j->ord)[i] : pt_column_i32(j->ord)[i])
-        TOPK_SCAN(int64_t, GETAT(r))
-#undef GETAT
+        TOPK_BY_ORDER(int32_t)
     }
     return PT_OK;
 }
@@ -1281,10 +1291,18 @@ static pt_status topk_fast(pt_ctx *ctx, const pt_table *t, int pcol, int ocol, b
     if (!key_ok || !ord_ok || key->null_count || ord->null_count || t->nrows == 0 || k > 255)
         return PT_EUNSUPPORTED;
     int64_t mn = INT64_MAX, mx = INT64_MIN;
-    for (int64_t i = 0; i < t->nrows; i++) {
-        int64_t v = key_at(key, i);
-        if (v < mn) mn = v;
-        if (v > mx) mx = v;
+    if (key->type == PT_TYPE_INT64) {
+        const int64_t *kv = pt_column_i64(key);
+        for (int64_t i = 0; i < t->nrows; i++) {
+            mn = kv[i] < mn ? kv[i] : mn;
+            mx = kv[i] > mx ? kv[i] : mx;
+        }
+    } else {
+        const int32_t *kv = pt_column_i32(key);
+        for (int64_t i = 0; i < t->nrows; i++) {
+            mn = kv[i] < mn ? kv[i] : mn;
+            mx = kv[i] > mx ? kv[i] : mx;
+        }
     }
     if ((uint64_t)(mx - mn) >= (1u << 22)) return PT_EUNSUPPORTED;
     topk_fast_job j = {key, ord, mn, mx - mn + 1, k, pt_ctx_threads(ctx), t->nrows, desc,
