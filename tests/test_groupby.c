@@ -48,7 +48,11 @@ static int vcmp(const val *a, const val *b) {
         if (c) return c < 0 ? -1 : 1;
         return a->len < b->len ? -1 : a->len > b->len;
     }
-    if (a->t == 1) return a->f < b->f ? -1 : a->f > b->f;
+    if (a->t == 1) {
+        /* NaNs form one group (after every number), as in the kernel */
+        if (isnan(a->f) || isnan(b->f)) return isnan(a->f) - isnan(b->f);
+        return a->f < b->f ? -1 : a->f > b->f;
+    }
     return a->i < b->i ? -1 : a->i > b->i;
 }
 
@@ -849,4 +853,291 @@ TEST(budget_too_small_fails_cleanly) {
     CHECK_EQ_I(pt_mem_used(pt_ctx_mem(ctx)), 0);
     pt_table_free(t);
     pt_ctx_free(ctx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Many groups: the radix path and short text keys                          */
+/* ------------------------------------------------------------------------ */
+
+enum { M_K64, M_KS, M_KD, M_KF, M_I32, M_V, M_X, M_Y, M_B, M_KP, M_KQ, NMCOLS };
+static const char *m_names[NMCOLS] = {"k64", "ks", "kd", "kf", "i32", "v", "x", "y", "b", "kp", "kq"};
+static const pt_type m_types[NMCOLS] = {PT_TYPE_INT64, PT_TYPE_UTF8,    PT_TYPE_DICT,
+                                        PT_TYPE_FLOAT64, PT_TYPE_INT32, PT_TYPE_INT64,
+                                        PT_TYPE_FLOAT64, PT_TYPE_FLOAT64, PT_TYPE_BOOL,
+                                        PT_TYPE_UTF8,    PT_TYPE_UTF8};
+
+/* A partition whose keys take thousands of values: texts of 0 to 15 bytes
+ * (8 and 15 included), a dictionary of 40 words permuted per partition,
+ * floats with -0.0 and NaN, and texts that pack into a few bits: ids
+ * "id0042" and numbers of 0 to 2 digits; about one value in 10 is null. */
+static pt_table *many_part(pt_rng *rng, int64_t n) {
+    pt_column *cols[NMCOLS], *dict;
+    if (pt_column_new(NULL, PT_TYPE_UTF8, 40, 400, &dict, NULL)) return NULL;
+    int perm[40];
+    for (int i = 0; i < 40; i++) perm[i] = i;
+    for (int i = 39; i > 0; i--) {
+        int j = (int)pt_rng_below(rng, (uint64_t)i + 1), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (int i = 0; i < 40; i++) {
+        char b[16];
+        int l = snprintf(b, sizeof b, "w%d", perm[i]);
+        if (pt_column_append_str(dict, b, l, NULL)) return NULL;
+    }
+    for (int c = 0; c < NMCOLS; c++) {
+        pt_status st = c == M_KD ? pt_column_new_dict(NULL, dict, n, &cols[c], NULL)
+                                 : pt_column_new(NULL, m_types[c], n, 16 * n, &cols[c], NULL);
+        if (st) return NULL;
+    }
+    pt_column_release(dict);
+    static const double fv[] = {0.0, -0.0, 1.5, -2.25, 3.0, 7.0};
+    for (int64_t r = 0; r < n; r++) {
+        for (int c = 0; c < NMCOLS; c++) {
+            pt_status st;
+            if (c != M_Y && pt_rng_below(rng, 10) == 0) {
+                if (pt_column_append_null(cols[c], NULL)) return NULL;
+                continue;
+            }
+            switch (c) {
+            case M_K64: st = pt_column_append_i64(cols[c], (int64_t)pt_rng_below(rng, 3000) * 977 - 100000, NULL); break;
+            case M_KS: {
+                /* lengths 0..15: a number, padded or cut to a length of
+                 * its own */
+                char b[48];
+                uint64_t k = pt_rng_below(rng, 4000);
+                snprintf(b, sizeof b, "%llu%s", (unsigned long long)k, "abcdefghijklmnop");
+                st = pt_column_append_str(cols[c], b, (int64_t)(k % 16), NULL);
+                break;
+            }
+            case M_KD: st = pt_column_append_index(cols[c], (int32_t)pt_rng_below(rng, 40), NULL); break;
+            case M_KF: {
+                double d = pt_rng_below(rng, 50) == 0 ? NAN : fv[pt_rng_below(rng, 6)] + (double)pt_rng_below(rng, 300);
+                st = pt_column_append_f64(cols[c], d, NULL);
+                break;
+            }
+            case M_I32: st = pt_column_append_i32(cols[c], (int32_t)pt_rng_below(rng, 50) - 25, NULL); break;
+            case M_KP:
+            case M_KQ: {
+                char b[32];
+                uint64_t k = pt_rng_below(rng, c == M_KP ? 3000 : 40);
+                int l = snprintf(b, sizeof b, c == M_KP ? "id%04llu" : "%llu", (unsigned long long)k);
+                if (c == M_KQ && k == 0) l = 0; /* the empty text */
+                st = pt_column_append_str(cols[c], b, l, NULL);
+                break;
+            }
+            case M_V: st = pt_column_append_i64(cols[c], (int64_t)pt_rng_below(rng, 2001) - 1000, NULL); break;
+            case M_X: st = pt_column_append_f64(cols[c], 1e6 + pt_rng_uniform(rng), NULL); break;
+            case M_Y: st = pt_column_append_f64(cols[c], pt_rng_normal(rng), NULL); break;
+            default: st = pt_column_append_bool(cols[c], pt_rng_below(rng, 2), NULL); break;
+            }
+            if (st) return NULL;
+        }
+    }
+    pt_schema *s;
+    if (pt_schema_new(NMCOLS, m_names, m_types, &s, NULL)) return NULL;
+    pt_table *t;
+    if (pt_table_new(s, cols, &t, NULL)) return NULL;
+    return t;
+}
+
+/* What the radix path computes (no MEDIAN, COUNT_DISTINCT, FIRST, LAST or
+ * text states). */
+static const pt__agg_spec radix_aggs[] = {
+    A(PT_AGG_COUNT, M_V),  A(PT_AGG_COUNT_STAR, -1), A(PT_AGG_SUM, M_V),  A(PT_AGG_SUM, M_X),
+    A(PT_AGG_SUM, M_B),    A(PT_AGG_MEAN, M_V),      A(PT_AGG_MEAN, M_X), A(PT_AGG_MIN, M_V),
+    A(PT_AGG_MAX, M_X),    A(PT_AGG_MIN, M_KD),      A(PT_AGG_MAX, M_I32), A(PT_AGG_MAX, M_B),
+    A(PT_AGG_STD, M_X),    A(PT_AGG_VAR, M_V),       {PT_AGG_CORR, M_X, M_Y}, A(PT_AGG_SUM, M_I32),
+};
+#define NRADIX ((int)(sizeof radix_aggs / sizeof radix_aggs[0]))
+
+static const int m_keysets[][3] = {{M_K64}, {M_KS}, {M_K64, M_KS, M_KD}, {M_KF, M_KS},
+                                   {M_KD, M_I32}, {M_KS, M_B}, {M_KP}, {M_KQ, M_B},
+                                   {M_KP, M_KQ}, {M_KQ, M_I32}, {M_KQ, M_K64, M_KP}};
+static const int m_keyset_n[] = {1, 1, 3, 2, 2, 2, 1, 2, 2, 2, 3};
+
+static void set_radix(const char *mode) {
+    if (mode) setenv("PARTITA_GROUPBY_RADIX", mode, 1);
+    else unsetenv("PARTITA_GROUPBY_RADIX");
+}
+
+TEST(radix_path_and_short_texts_match_reference) {
+    pt_rng rng;
+    pt_rng_seed(&rng, 99);
+    pt_table *parts[5];
+    for (int i = 0; i < 5; i++) CHECK((parts[i] = many_part(&rng, i == 2 ? 0 : 1500 + 400 * i)));
+    char why[512];
+    static const char *modes[] = {"force", "off"};
+    for (int threads = 1; threads <= 2; threads++) {
+        pt_ctx *ctx = make_ctx(threads, 0, NULL);
+        CHECK(ctx);
+        for (int md = 0; md < 2; md++) {
+            set_radix(modes[md]);
+            for (int ks = 0; ks < (int)(sizeof m_keyset_n / sizeof m_keyset_n[0]); ks++) {
+                pt_table *r = NULL;
+                pt_error e;
+                CHECK_OK(pt__groupby(ctx, parts, 5, m_keyset_n[ks], m_keysets[ks], NRADIX, radix_aggs, &r, &e), &e);
+                int ok = check_against_ref(parts, 5, m_keyset_n[ks], m_keysets[ks], NRADIX, radix_aggs, r, why, sizeof why);
+                CHECK_MSG(ok, "radix %s, %d threads, keyset %d: %s", modes[md], threads, ks, why);
+                for (int k = 0; k < m_keyset_n[ks]; k++) CHECK_EQ_I(r->schema->fields[k].type, m_types[m_keysets[ks][k]]);
+                CHECK_STR(r->schema->fields[m_keyset_n[ks] + 1].name, "count_star()");
+                pt_table_free(r);
+            }
+        }
+        set_radix(NULL);
+        pt_ctx_free(ctx);
+    }
+    free_parts(parts, 5);
+}
+
+TEST(radix_sum_overflow_is_an_error) {
+    pt_ctx *ctx = make_ctx(2, 0, NULL);
+    pt_table *t = big_table(5000, 3000, 0, 0);
+    CHECK(ctx && t);
+    /* v holds i % 1000: put one huge value in next to a positive one */
+    int64_t *v = (int64_t *)t->cols[1]->values->data;
+    int64_t *k = (int64_t *)t->cols[0]->values->data;
+    k[10] = k[11];
+    v[10] = INT64_MAX - 3;
+    v[11] = 500;
+    int key = 0;
+    pt__agg_spec agg = A(PT_AGG_SUM, 1);
+    pt_table *r = NULL;
+    pt_error e;
+    set_radix("force");
+    CHECK_EQ_I(pt__groupby(ctx, &t, 1, 1, &key, 1, &agg, &r, &e), PT_ERANGE);
+    set_radix(NULL);
+    CHECK_CONTAINS(e.msg, "sum(v) overflows int64");
+    CHECK_CONTAINS(e.msg, "'v'");
+    CHECK(r == NULL);
+    CHECK_EQ_I(pt_mem_used(pt_ctx_mem(ctx)), 0);
+    pt_table_free(t);
+    pt_ctx_free(ctx);
+}
+
+/* With many groups the radix path is chosen by itself; every key appears
+ * twice, at rows i and i + n / 2, so the sums have a closed form. */
+TEST(radix_chosen_for_many_groups) {
+    pt_ctx *ctx = make_ctx(2, 0, NULL);
+    const int64_t n = 600000, h = n / 2;
+    const char *names[] = {"k", "v"};
+    pt_type types[] = {PT_TYPE_INT64, PT_TYPE_INT64};
+    pt_column *cols[2];
+    CHECK_OK(pt_column_new(NULL, PT_TYPE_INT64, n, 0, &cols[0], NULL), NULL);
+    CHECK_OK(pt_column_new(NULL, PT_TYPE_INT64, n, 0, &cols[1], NULL), NULL);
+    int64_t *kk = (int64_t *)cols[0]->values->data, *vv = (int64_t *)cols[1]->values->data;
+    for (int64_t i = 0; i < n; i++) {
+        kk[i] = (int64_t)(((uint64_t)(i % h) * 2654435761ULL) % (uint64_t)h) * 1000003;
+        vv[i] = i;
+    }
+    for (int c = 0; c < 2; c++) {
+        cols[c]->length = n;
+        cols[c]->values->size = n * 8;
+    }
+    pt_schema *s;
+    CHECK_OK(pt_schema_new(2, names, types, &s, NULL), NULL);
+    pt_table *t, *parts[6];
+    CHECK_OK(pt_table_new(s, cols, &t, NULL), NULL);
+    for (int p = 0; p < 6; p++) CHECK_OK(pt_table_slice(t, n * p / 6, n * (p + 1) / 6 - n * p / 6, &parts[p], NULL), NULL);
+    pt__agg_spec aggs[] = {A(PT_AGG_SUM, 1), A(PT_AGG_COUNT_STAR, -1), A(PT_AGG_MIN, 1), A(PT_AGG_MEAN, 1)};
+    int key = 0;
+    pt_table *r;
+    pt_error e;
+    CHECK_OK(pt__groupby(ctx, parts, 6, 1, &key, 4, aggs, &r, &e), &e);
+    CHECK_EQ_I(r->nrows, h);
+    uint8_t *seen = calloc((size_t)h, 1);
+    const int64_t *rk = pt_column_i64(r->cols[0]), *rs = pt_column_i64(r->cols[1]);
+    const int64_t *rc = pt_column_i64(r->cols[2]), *rm = pt_column_i64(r->cols[3]);
+    const double *ra = pt_column_f64(r->cols[4]);
+    int bad = 0;
+    for (int64_t i = 0; i < h && !bad; i++) {
+        int64_t lo = rm[i]; /* the first row of the key */
+        if (lo < 0 || lo >= h || seen[lo] || rc[i] != 2 || rs[i] != 2 * lo + h || rk[i] != kk[lo] ||
+            ra[i] != (double)lo + (double)h / 2)
+            bad = 1;
+        else seen[lo] = 1;
+    }
+    free(seen);
+    CHECK(!bad);
+    CHECK(r->cols[0]->validity == NULL);
+    pt_table_free(r);
+    for (int p = 0; p < 6; p++) pt_table_free(parts[p]);
+    pt_table_free(t);
+    pt_ctx_free(ctx);
+}
+
+TEST(radix_under_a_small_budget_falls_back) {
+    const char *dir = pt_test_tmp("radix_budget");
+    pt_ctx *ctx = make_ctx(2, 1536 * 1024, dir);
+    pt_table *b[4];
+    for (int i = 0; i < 4; i++) CHECK((b[i] = big_table(50000, 40000, 50000 * i, 0)));
+    int key = 0;
+    pt__agg_spec aggs[] = {A(PT_AGG_SUM, 1), A(PT_AGG_COUNT_STAR, -1), A(PT_AGG_MAX, 2)};
+    pt_table *r = NULL;
+    pt_error e;
+    set_radix("force");
+    CHECK_OK(pt__groupby(ctx, b, 4, 1, &key, 3, aggs, &r, &e), &e);
+    set_radix(NULL);
+    char why[512];
+    CHECK_MSG(check_against_ref(b, 4, 1, &key, 3, aggs, r, why, sizeof why), "%s", why);
+    CHECK(pt_ctx_spilled_bytes(ctx) > 0);
+    CHECK(dir_entries(dir) <= 0);
+    CHECK_EQ_I(pt_mem_used(pt_ctx_mem(ctx)), 0);
+    pt_table_free(r);
+    for (int i = 0; i < 4; i++) pt_table_free(b[i]);
+    pt_ctx_free(ctx);
+}
+
+/* Direct mode (small key codes) with MEDIAN and COUNT_DISTINCT of numbers:
+ * the values are gathered per group apart from the other aggregates. */
+TEST(direct_median_and_distinct_match_reference) {
+    pt_rng rng;
+    pt_rng_seed(&rng, 5);
+    pt_table *parts[6];
+    for (int i = 0; i < 6; i++) CHECK((parts[i] = rand_part(&rng, i == 4 ? 0 : 700 + 150 * i, 1)));
+    const pt__agg_spec aggs[] = {A(PT_AGG_MEDIAN, C_X),  A(PT_AGG_STD, C_X),
+                                 A(PT_AGG_MEDIAN, C_V),  A(PT_AGG_COUNT_DISTINCT, C_V),
+                                 A(PT_AGG_COUNT_DISTINCT, C_F64), A(PT_AGG_COUNT_DISTINCT, C_D),
+                                 A(PT_AGG_MEDIAN, C_I32), A(PT_AGG_COUNT_STAR, -1),
+                                 A(PT_AGG_MEDIAN, C_F32), A(PT_AGG_SUM, C_V)};
+    const int naggs = (int)(sizeof aggs / sizeof aggs[0]);
+    static const int ksets[][2] = {{C_I32}, {C_B, C_D}, {C_D, C_I32}};
+    static const int kn[] = {1, 2, 2};
+    char why[512];
+    for (int threads = 1; threads <= 2; threads++) {
+        pt_ctx *ctx = make_ctx(threads, 0, NULL);
+        for (int ks = 0; ks < 3; ks++) {
+            pt_table *r = NULL;
+            pt_error e;
+            CHECK_OK(pt__groupby(ctx, parts, 6, kn[ks], ksets[ks], naggs, aggs, &r, &e), &e);
+            int ok = check_against_ref(parts, 6, kn[ks], ksets[ks], naggs, aggs, r, why, sizeof why);
+            CHECK_MSG(ok, "%d threads, keyset %d: %s", threads, ks, why);
+            pt_table_free(r);
+        }
+        /* keys of packed short texts */
+        {
+            pt_table *mp[3];
+            for (int i = 0; i < 3; i++) CHECK((mp[i] = many_part(&rng, 3000)));
+            const int kk[][2] = {{M_KQ}, {M_KQ, M_B}};
+            const pt__agg_spec ma[] = {A(PT_AGG_MEDIAN, M_X), A(PT_AGG_COUNT_DISTINCT, M_V),
+                                       A(PT_AGG_MEAN, M_V), A(PT_AGG_MIN, M_KD)};
+            for (int q = 0; q < 2; q++) {
+                pt_table *r = NULL;
+                pt_error e;
+                CHECK_OK(pt__groupby(ctx, mp, 3, q + 1, kk[q], 4, ma, &r, &e), &e);
+                CHECK_MSG(check_against_ref(mp, 3, q + 1, kk[q], 4, ma, r, why, sizeof why), "%s", why);
+                CHECK_EQ_I(r->schema->fields[0].type, PT_TYPE_UTF8);
+                pt_table_free(r);
+            }
+            free_parts(mp, 3);
+        }
+        /* no keys: one global median */
+        pt_table *r = NULL;
+        pt_error e;
+        CHECK_OK(pt__groupby(ctx, parts, 6, 0, NULL, naggs, aggs, &r, &e), &e);
+        CHECK_MSG(check_against_ref(parts, 6, 0, NULL, naggs, aggs, r, why, sizeof why), "%s", why);
+        pt_table_free(r);
+        pt_ctx_free(ctx);
+    }
+    free_parts(parts, 6);
 }

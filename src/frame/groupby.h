@@ -90,7 +90,12 @@ void pt__groupby_stream_stats(const pt__groupby_stream *g, int64_t *groups,
  * words plus `nstr` strings. Word 0 packs the columns of bounded
  * cardinality in mixed radix (code 0 = null), and the null flags of the
  * others; words 1.. hold the full-width columns (0 when null). */
-enum { GB_KM_PACKED, GB_KM_FULL, GB_KM_STR };
+enum { GB_KM_PACKED, GB_KM_FULL, GB_KM_STR, GB_KM_SSTR };
+/* GB_KM_SSTR: a text column whose values all have at most GB_SSTR_MAX
+ * bytes (measured when the whole input is known) takes two full words: the
+ * bytes, zero padded, with the length in the top byte of the second. Keys
+ * made only of words hash and compare faster, and suit the radix path. */
+#define GB_SSTR_MAX 15
 typedef struct gb_keycol {
     int col;
     pt_type type;
@@ -99,9 +104,19 @@ typedef struct gb_keycol {
     uint64_t card; /* packed: codes incl. null */
     uint64_t mult; /* packed: radix weight; full/str: weight of the null flag */
     int shift;     /* when the stream is bit-packed: log2(mult) */
-    int word;      /* full: word index */
+    int word;      /* full: word index; short text: first of two words */
     int sidx;      /* str: string index */
     int dm;        /* dict columns: index of the dictionary union */
+    /* Packed short text (mode packed, type utf8): in the 16-byte image of
+     * a value (its bytes, zero padded, the length in byte 15) only nv
+     * bytes vary over the input, each within a small range, so the value
+     * is the number code - 1 = sum of (byte vpos[i] - vmin[i]) * vmul[i].
+     * Zero-padded ids ("id0000012345") and dates take a few bits. */
+    int spack, nv;
+    uint8_t vpos[16], vmin[16];
+    uint64_t vrad[16], vmul[16];
+    uint64_t vfd[16]; /* ceil(2^64 / vrad): division of 32-bit numbers */
+    uint64_t cimg[2]; /* the image with the varying bytes zeroed */
 } gb_keycol;
 
 /* The union of the dictionaries of one dict column over all partitions:
@@ -143,7 +158,12 @@ typedef struct gb_pairs {
     int64_t n, cap;
 } gb_pairs;
 
-/* State arrays of one aggregate, indexed by group. All zero means empty. */
+/* States of one aggregate. The numbers of all aggregates of a group lie
+ * together, after the group's key in its record (or in a row of sblock in
+ * direct mode), so that a row's probe and update touch few cache lines
+ * however many aggregates there are: I[k] and F[k] point at the
+ * aggregate's words of group 0, and group gi's are at [gi * p->ss]. Text
+ * states are arrays indexed by group. All zero means empty. */
 typedef struct gb_state {
     int64_t *I[GB_NI];
     double *F[GB_NF];
@@ -158,9 +178,12 @@ typedef struct gb_part {
     uint64_t *slots; /* (hash >> 32 << 32) | (group + 1); 0 = empty */
     uint64_t mask;   /* slot count - 1 */
     uint64_t *hash;  /* per group */
-    uint64_t *words; /* n * ks: the key record of each group (gb_kstr) */
+    uint64_t *words; /* cap * rs: each group's record: its key (ks words,
+                        see gb_kstr), then its states (sw words) */
     uint8_t *present; /* direct mode */
-    gb_state *st;     /* naggs */
+    int64_t *sblock;  /* direct mode: card * sw state words */
+    int64_t ss;       /* words from one group's states to the next */
+    gb_state *st;     /* naggs: views into the records or sblock */
     gb_pairs *pairs;  /* naggs (used by holistic ones) */
     char *arena;
     int64_t alen, acap;
@@ -219,11 +242,18 @@ struct pt__groupby_stream {
     gb_keycol kc[GB_MAX_KEYS];
     int kw, nstr;
     int ks;           /* words per key record: kw + 3 * nstr */
+    int rs;           /* words per group record: ks + sw */
     int pow2;         /* word 0 radixes are powers of two: decode by shifts */
     int direct;       /* direct mode: words[0] is the group index */
+    int hol_direct;   /* direct mode with MEDIAN / COUNT_DISTINCT: see
+                         groupby_holistic.c */
+    int64_t **hres;   /* hol_direct: per aggregate, its value per code */
+    uint8_t **hnull;  /* and whether it is null */
+    int64_t hcharged;
     uint64_t card;    /* direct mode: number of codes */
     int naggs;
     gb_agg *aggs;
+    int sw;           /* state words per group (at least 1) */
     int ndm;
     gb_dictmap *dm;
     int nlocals;
@@ -256,12 +286,19 @@ uint64_t pt__gb_hash_row(const gb_stream *g, const uint64_t *w, const char *cons
 /* Writes key column k of group `gi` of `p` into output column `c` at row. */
 void pt__gb_decode_key(const gb_stream *g, int k, const gb_part *p, int64_t gi, pt_column *c,
                        int64_t row, int64_t *byte_pos);
+/* The text of packed short text key kc with code - 1 = x: fills the
+ * 16-byte image img (bytes, then padding) and returns the length. */
+int pt__gb_spack_decode(const gb_keycol *kc, uint64_t x, uint64_t img[2]);
+/* Byte length of text key k of group gi (0 for null). */
+int32_t pt__gb_key_len(const gb_stream *g, int k, const gb_part *p, int64_t gi);
 
 /* groupby_table.c */
 void pt__gb_part_free(const gb_stream *g, gb_part *p);
 pt_status pt__gb_part_reserve(const gb_stream *g, gb_local *L, gb_part *p, int64_t groups,
                               int64_t arena, const int64_t *pairs, pt_error *err);
 pt_status pt__gb_part_init_direct(const gb_stream *g, gb_local *L, gb_part *p, pt_error *err);
+/* Points p->st at the states in p->words (or p->sblock), after a move. */
+void pt__gb_state_ptrs(const gb_stream *g, gb_part *p);
 /* Finds or inserts a group; capacity must have been reserved. */
 uint32_t pt__gb_part_upsert(const gb_stream *g, gb_part *p, uint64_t h, const uint64_t *w,
                             const char *const *sp, const int32_t *sl);
@@ -275,9 +312,19 @@ void pt__gb_local_clear(gb_stream *g, gb_local *L);
 #define GB_INLINE 16
 static inline const char *gb_kstr(const gb_stream *g, const gb_part *p, int64_t gi, int s,
                                   int32_t *len) {
-    const uint64_t *r = p->words + gi * g->ks + g->kw + 3 * s;
+    const uint64_t *r = p->words + gi * g->rs + g->kw + 3 * s;
     *len = (int32_t)r[0];
     return r[0] <= GB_INLINE ? (const char *)(r + 1) : p->arena + r[1];
+}
+#define GB_KEY_SEED 0x6772706279000001ULL
+/* The hash of a key's words (pt__gb_hash_row without texts): the words
+ * are folded with a multiply each, then mixed once. */
+static inline uint64_t gb_hash_words(const uint64_t *w, int kw) {
+    uint64_t h = w[0] ^ GB_KEY_SEED;
+    for (int j = 1; j < kw; j++) {
+        h = (h ^ (h >> 29)) * 0x9e3779b97f4a7c15ULL + w[j];
+    }
+    return pt_hash_u64(h);
 }
 static inline int gb_part_of(uint64_t h, int level) {
     return (int)((h >> (64 - GB_PBITS * (level + 1))) & (GB_NPARTS - 1));
@@ -296,8 +343,50 @@ void pt__gb_unit_free(gb_stream *g, gb_unit *u);
 pt_status pt__gb_merge_part(gb_stream *g, gb_local *dst, gb_part *src, int64_t *const *pstart,
                             int64_t *pos, pt_error *err);
 
+/* groupby_radix.c */
+/* The partitioned form of pt__groupby for many groups. Returns PT_OK with
+ * *out NULL when it does not apply (then the plain path runs). The
+ * environment variable PARTITA_GROUPBY_RADIX=force|off overrides the
+ * choice (for tests and measurements); pt__gb_radix_mode reads it. */
+pt_status pt__gb_radix(gb_stream *g, pt_table *const *parts, int64_t nparts, pt_table **out,
+                       pt_error *err);
+int pt__gb_radix_mode(void);
+
+/* groupby_holistic.c */
+/* In direct mode, computes the MEDIAN and COUNT_DISTINCT aggregates of the
+ * whole input (g->hres): the values of each group are gathered by a
+ * counting sort on the group code, then selected or sorted per group, in
+ * parallel. */
+pt_status pt__gb_holistic_direct(gb_stream *g, pt_table *const *parts, int64_t nparts,
+                                 pt_error *err);
+void pt__gb_holistic_free(gb_stream *g);
+
+/* groupby_emit.c */
+/* Writes result column c (key c, or aggregate c - nkeys) of groups
+ * [lo, hi) of p (not direct) at rows row0...; text bytes go from *byte_pos
+ * and may not pass byte_end. pstart: that aggregate's pair starts. */
+void pt__gb_emit_range(const gb_stream *g, int c, const gb_part *p, int64_t lo, int64_t hi,
+                       const int64_t *pstart, pt_column *col, int64_t row0, int64_t *byte_pos,
+                       int64_t byte_end);
+
 /* groupby_agg.c */
 pt_status pt__gb_plan_aggs(gb_stream *g, int naggs, const pt__agg_spec *aggs, pt_error *err);
+/* The input of one aggregate for the rows of a chunk, loaded: `ok` is the
+ * null mask (NULL: no nulls), `both` the joint mask of CORR. */
+typedef struct gb_vals {
+    const uint8_t *ok, *both;
+    const int64_t *iv;
+    const double *xv, *yv;
+    const char *const *sp;
+    const int32_t *sl;
+} gb_vals;
+/* Loaders of a chunk of rows [r0, r0 + n) of a column (see gb_vals). */
+const uint8_t *pt__gb_load_ok(const pt_column *c, int64_t r0, int64_t n, uint8_t *ok);
+void pt__gb_load_i64(const pt_column *c, const int32_t *map, int64_t r0, int64_t n, int64_t *v);
+void pt__gb_load_f64(const pt_column *c, int64_t r0, int64_t n, double *v);
+/* Updates aggregate j of the groups in L->gid from loaded values, over the
+ * rows bucketed in L->idx / L->rstart; row i is input position pos0 + i. */
+void pt__gb_update_agg(const gb_stream *g, gb_local *L, int j, const gb_vals *v, int64_t pos0);
 /* Updates the states of rows [r0, r0 + n) of t, whose groups are in
  * L->gid and whose parts are bucketed in L->idx / L->rstart. */
 void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,

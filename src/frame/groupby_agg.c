@@ -3,8 +3,9 @@
  * the per-chunk update kernels, the merge of partial states and the final
  * values.
  *
- * State lives in arrays indexed by group id (struct of arrays), all zero
- * for an empty group. Input values of a chunk are first loaded into a small
+ * State lives in one record per group (all the aggregates' numbers
+ * together, after the group's key: see gb_state), all zero for an empty
+ * group. Input values of a chunk are first loaded into a small
  * int64 or double buffer (nulls marked in a byte mask), so each kernel is
  * one loop specialised on the aggregate kind alone, with a separate loop
  * for chunks without nulls; no function pointer is called per row.
@@ -182,6 +183,9 @@ pt_status pt__gb_plan_aggs(gb_stream *g, int naggs, const pt__agg_spec *aggs, pt
             if (a->dm < 0) return PT_ENOMEM;
         }
     }
+    g->sw = 0;
+    for (int j = 0; j < naggs; j++) g->sw += g->aggs[j].ni + g->aggs[j].nf;
+    if (g->sw == 0) g->sw = 1;
     return PT_OK;
 }
 
@@ -190,7 +194,7 @@ pt_status pt__gb_plan_aggs(gb_stream *g, int naggs, const pt__agg_spec *aggs, pt
 /* ------------------------------------------------------------------------ */
 
 /* Returns the null mask, or NULL when the chunk has no nulls. */
-static const uint8_t *load_ok(const pt_column *c, int64_t r0, int64_t n, uint8_t *ok) {
+const uint8_t *pt__gb_load_ok(const pt_column *c, int64_t r0, int64_t n, uint8_t *ok) {
     if (c->type == PT_TYPE_NULL) {
         memset(ok, 0, (size_t)n);
         return ok;
@@ -202,7 +206,7 @@ static const uint8_t *load_ok(const pt_column *c, int64_t r0, int64_t n, uint8_t
     return ok;
 }
 
-static void load_i64(const pt_column *c, const int32_t *map, int64_t r0, int64_t n, int64_t *v) {
+void pt__gb_load_i64(const pt_column *c, const int32_t *map, int64_t r0, int64_t n, int64_t *v) {
     switch (c->type) {
     case PT_TYPE_BOOL:
         for (int64_t i = 0; i < n; i++) v[i] = pt_column_bool(c, r0 + i);
@@ -222,7 +226,7 @@ static void load_i64(const pt_column *c, const int32_t *map, int64_t r0, int64_t
     }
 }
 
-static void load_f64(const pt_column *c, int64_t r0, int64_t n, double *v) {
+void pt__gb_load_f64(const pt_column *c, int64_t r0, int64_t n, double *v) {
     switch (c->type) {
     case PT_TYPE_BOOL:
         for (int64_t i = 0; i < n; i++) v[i] = pt_column_bool(c, r0 + i);
@@ -299,58 +303,89 @@ static inline uint64_t canon_bits(double v) {
 /* ------------------------------------------------------------------------ */
 
 /* Rows of the chunk that belong to the part being updated are listed in
- * idx[k0, k1); `i` is the row within the chunk. */
-#define FOR_ROWS(okp, ...)                                                     \
+ * idx[k0, k1); `i` is the row within the chunk, `gid_` its group and `gi`
+ * the offset of the group's state record (SW words each). */
+#define FOR_ROWS_(okp, IDX, ...)                                               \
     do {                                                                       \
         if (!(okp)) {                                                          \
             for (int64_t kk_ = k0; kk_ < k1; kk_++) {                          \
-                const int64_t i = idx[kk_];                                    \
-                const uint32_t gi = G[i];                                      \
+                const int64_t i = IDX;                                         \
+                const uint32_t gid_ = G[i];                                    \
+                const int64_t gi = (int64_t)gid_ * SW;                         \
+                (void)gid_;                                                    \
+                (void)gi;                                                      \
                 __VA_ARGS__                                                    \
             }                                                                  \
         } else {                                                               \
             for (int64_t kk_ = k0; kk_ < k1; kk_++) {                          \
-                const int64_t i = idx[kk_];                                    \
+                const int64_t i = IDX;                                         \
                 if (!(okp)[i]) continue;                                       \
-                const uint32_t gi = G[i];                                      \
+                const uint32_t gid_ = G[i];                                    \
+                const int64_t gi = (int64_t)gid_ * SW;                         \
+                (void)gid_;                                                    \
+                (void)gi;                                                      \
                 __VA_ARGS__                                                    \
             }                                                                  \
         }                                                                      \
     } while (0)
+/* With a single part (direct mode, radix partitions) the rows are in
+ * order: no index to read. */
+#define FOR_ROWS(okp, ...)                                                     \
+    do {                                                                       \
+        if (idx) FOR_ROWS_(okp, idx[kk_], __VA_ARGS__);                        \
+        else FOR_ROWS_(okp, kk_, __VA_ARGS__);                                 \
+    } while (0)
 
 void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
                    const int32_t *const *maps, int64_t r0, int64_t n, int64_t pos0) {
-    const uint32_t *G = L->gid;
-    const uint16_t *idx = L->idx;
     for (int j = 0; j < g->naggs; j++) {
         const gb_agg *a = &g->aggs[j];
+        if (a->holistic && g->direct) continue; /* groupby_holistic.c */
         const pt_column *c = a->col >= 0 ? t->cols[a->col] : NULL;
-        const uint8_t *ok = NULL;
         const int32_t *map = a->dm >= 0 ? maps[a->dm] : NULL;
-        const int64_t *iv = L->iv;
-        const double *xv = L->xv;
-        const uint8_t *both = NULL;
-        const double *yv = L->xv2;
-        if (c) ok = load_ok(c, r0, n, L->ok);
-        if (a->vk == GB_V_I64) load_i64(c, map, r0, n, L->iv);
-        else if (a->vk == GB_V_F64) load_f64(c, r0, n, L->xv);
+        gb_vals v;
+        memset(&v, 0, sizeof v);
+        v.iv = L->iv;
+        v.xv = L->xv;
+        v.yv = L->xv2;
+        v.sp = L->vsp;
+        v.sl = L->vsl;
+        if (c) v.ok = pt__gb_load_ok(c, r0, n, L->ok);
+        /* int64 and float64 columns are read in place */
+        if (a->vk == GB_V_I64 && c->type == PT_TYPE_INT64) v.iv = pt_column_i64(c) + r0;
+        else if (a->vk == GB_V_I64) pt__gb_load_i64(c, map, r0, n, L->iv);
+        else if (a->vk == GB_V_F64 && c->type == PT_TYPE_FLOAT64) v.xv = pt_column_f64(c) + r0;
+        else if (a->vk == GB_V_F64) pt__gb_load_f64(c, r0, n, L->xv);
         else if (a->vk == GB_V_STR) load_str(c, r0, n, L->vsp, L->vsl);
         if (a->kind == PT_AGG_CORR) {
             const pt_column *c2 = t->cols[a->col2];
-            const uint8_t *ok2 = load_ok(c2, r0, n, L->ok2);
-            load_f64(c2, r0, n, L->xv2);
-            both = ok;
+            const uint8_t *ok2 = pt__gb_load_ok(c2, r0, n, L->ok2);
+            if (c2->type == PT_TYPE_FLOAT64) v.yv = pt_column_f64(c2) + r0;
+            else pt__gb_load_f64(c2, r0, n, L->xv2);
+            v.both = v.ok;
             if (ok2) {
-                if (ok)
-                    for (int64_t i = 0; i < n; i++) L->ok2[i] = (uint8_t)(ok[i] & ok2[i]);
-                both = L->ok2;
+                if (v.ok)
+                    for (int64_t i = 0; i < n; i++) L->ok2[i] = (uint8_t)(v.ok[i] & ok2[i]);
+                v.both = L->ok2;
             }
         }
-        for (int pi = 0; pi < L->nrp; pi++) {
+        pt__gb_update_agg(g, L, j, &v, pos0);
+    }
+}
+
+void pt__gb_update_agg(const gb_stream *g, gb_local *L, int j, const gb_vals *v, int64_t pos0) {
+    const uint32_t *G = L->gid;
+    const uint16_t *idx = L->nrp == 1 ? NULL : L->idx;
+    const gb_agg *a = &g->aggs[j];
+    const uint8_t *ok = v->ok, *both = v->both;
+    const int64_t *iv = v->iv;
+    const double *xv = v->xv, *yv = v->yv;
+    for (int pi = 0; pi < L->nrp; pi++) {
         const int64_t k0 = L->rstart[pi], k1 = L->rstart[pi + 1];
         if (k0 == k1) continue;
         gb_part *p = &L->parts[pi];
         gb_state *s = &p->st[j];
+        const int64_t SW = p->ss;
         int64_t *I0 = s->I[0], *I1 = s->I[1], *I2 = s->I[2];
         double *F0 = s->F[0], *F1 = s->F[1], *F2 = s->F[2];
         switch (a->kind) {
@@ -395,15 +430,15 @@ void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
                 if (mx) FOR_ROWS(ok, { if (!I0[gi]++ || xv[i] > F0[gi]) F0[gi] = xv[i]; });
                 else FOR_ROWS(ok, { if (!I0[gi]++ || xv[i] < F0[gi]) F0[gi] = xv[i]; });
             } else {
-                const char **sp = L->vsp;
-                const int32_t *sl = L->vsl;
+                const char *const *sp = v->sp;
+                const int32_t *sl = v->sl;
                 FOR_ROWS(ok, {
                     int set = !I0[gi]++;
                     if (!set) {
-                        int cm = cmp_bytes(sp[i], sl[i], p->arena + s->soff[gi], s->slen[gi]);
+                        int cm = cmp_bytes(sp[i], sl[i], p->arena + s->soff[gid_], s->slen[gid_]);
                         set = mx ? cm > 0 : cm < 0;
                     }
-                    if (set) str_set(p, s, gi, sp[i], sl[i]);
+                    if (set) str_set(p, s, gid_, sp[i], sl[i]);
                 });
             }
             break;
@@ -411,15 +446,15 @@ void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
         case PT_AGG_FIRST:
         case PT_AGG_LAST: {
             const int last = a->kind == PT_AGG_LAST;
-            const char **sp = L->vsp;
-            const int32_t *sl = L->vsl;
+            const char *const *sp = v->sp;
+            const int32_t *sl = v->sl;
             FOR_ROWS(ok, {
                 int64_t pos = pos0 + i;
                 if (!I0[gi]++ || (last ? pos > I1[gi] : pos < I1[gi])) {
                     I1[gi] = pos;
                     if (a->vk == GB_V_I64) I2[gi] = iv[i];
                     else if (a->vk == GB_V_F64) F0[gi] = xv[i];
-                    else if (a->vk == GB_V_STR) str_set(p, s, gi, sp[i], sl[i]);
+                    else if (a->vk == GB_V_STR) str_set(p, s, gid_, sp[i], sl[i]);
                 }
             });
             break;
@@ -460,7 +495,7 @@ void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
             if (a->vk == GB_V_I64) {
                 FOR_ROWS(ok, {
                     out[k].v = (uint64_t)iv[i];
-                    out[k].g = gi;
+                    out[k].g = gid_;
                     out[k++].len = 0;
                 });
             } else if (a->vk == GB_V_F64) {
@@ -469,15 +504,15 @@ void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
                     if (distinct) b = canon_bits(xv[i]);
                     else memcpy(&b, &xv[i], 8);
                     out[k].v = b;
-                    out[k].g = gi;
+                    out[k].g = gid_;
                     out[k++].len = 0;
                 });
             } else {
-                const char **sp = L->vsp;
-                const int32_t *sl = L->vsl;
+                const char *const *sp = v->sp;
+                const int32_t *sl = v->sl;
                 FOR_ROWS(ok, {
                     out[k].v = (uint64_t)pt__gb_arena_put(p, sp[i], sl[i]);
-                    out[k].g = gi;
+                    out[k].g = gid_;
                     out[k++].len = (uint32_t)sl[i];
                 });
             }
@@ -487,7 +522,6 @@ void pt__gb_update(const gb_stream *g, gb_local *L, const pt_table *t,
         default: break;
         }
         (void)I2;
-        }
     }
 }
 
@@ -504,29 +538,30 @@ static inline void moments(int64_t n, double shift, double s1, double s2, double
 
 void pt__gb_merge_state(const gb_stream *g, gb_part *d, uint32_t dg, const gb_part *sp,
                         int64_t sg, int *overflow) {
+    const int64_t DO = (int64_t)dg * d->ss, SO = sg * sp->ss;
     for (int j = 0; j < g->naggs; j++) {
         const gb_agg *a = &g->aggs[j];
         gb_state *D = &d->st[j];
         const gb_state *S = &sp->st[j];
         if (a->holistic) continue;
-        int64_t nb = S->I[0][sg];
+        int64_t nb = S->I[0][SO];
         if (nb == 0) continue;
-        int64_t na = D->I[0][dg];
+        int64_t na = D->I[0][DO];
         switch (a->kind) {
         case PT_AGG_COUNT:
-        case PT_AGG_COUNT_STAR: D->I[0][dg] += nb; break;
+        case PT_AGG_COUNT_STAR: D->I[0][DO] += nb; break;
         case PT_AGG_SUM:
-            D->I[0][dg] += nb;
+            D->I[0][DO] += nb;
             if (a->vk == GB_V_I64) {
-                if (__builtin_add_overflow(D->I[1][dg], S->I[1][sg], &D->I[1][dg]) && !*overflow)
+                if (__builtin_add_overflow(D->I[1][DO], S->I[1][SO], &D->I[1][DO]) && !*overflow)
                     *overflow = j + 1;
             } else {
-                D->F[0][dg] += S->F[0][sg];
+                D->F[0][DO] += S->F[0][SO];
             }
             break;
         case PT_AGG_MEAN:
-            D->I[0][dg] += nb;
-            D->F[0][dg] += S->F[0][sg];
+            D->I[0][DO] += nb;
+            D->F[0][DO] += S->F[0][SO];
             break;
         case PT_AGG_MIN:
         case PT_AGG_MAX: {
@@ -534,66 +569,66 @@ void pt__gb_merge_state(const gb_stream *g, gb_part *d, uint32_t dg, const gb_pa
             if (!set) {
                 int cm;
                 if (a->vk == GB_V_I64 && a->dm < 0)
-                    cm = S->I[1][sg] < D->I[1][dg] ? -1 : S->I[1][sg] > D->I[1][dg];
-                else if (a->vk == GB_V_I64) cm = cmp_dict(g, a, S->I[1][sg], D->I[1][dg]);
+                    cm = S->I[1][SO] < D->I[1][DO] ? -1 : S->I[1][SO] > D->I[1][DO];
+                else if (a->vk == GB_V_I64) cm = cmp_dict(g, a, S->I[1][SO], D->I[1][DO]);
                 else if (a->vk == GB_V_F64)
-                    cm = S->F[0][sg] < D->F[0][dg] ? -1 : S->F[0][sg] > D->F[0][dg];
+                    cm = S->F[0][SO] < D->F[0][DO] ? -1 : S->F[0][SO] > D->F[0][DO];
                 else
                     cm = cmp_bytes(sp->arena + S->soff[sg], S->slen[sg], d->arena + D->soff[dg],
                                    D->slen[dg]);
                 set = mx ? cm > 0 : cm < 0;
             }
             if (set) {
-                if (a->vk == GB_V_I64) D->I[1][dg] = S->I[1][sg];
-                else if (a->vk == GB_V_F64) D->F[0][dg] = S->F[0][sg];
+                if (a->vk == GB_V_I64) D->I[1][DO] = S->I[1][SO];
+                else if (a->vk == GB_V_F64) D->F[0][DO] = S->F[0][SO];
                 else str_set(d, D, dg, sp->arena + S->soff[sg], S->slen[sg]);
             }
-            D->I[0][dg] += nb;
+            D->I[0][DO] += nb;
             break;
         }
         case PT_AGG_FIRST:
         case PT_AGG_LAST: {
             int last = a->kind == PT_AGG_LAST;
-            if (na == 0 || (last ? S->I[1][sg] > D->I[1][dg] : S->I[1][sg] < D->I[1][dg])) {
-                D->I[1][dg] = S->I[1][sg];
-                if (a->vk == GB_V_I64) D->I[2][dg] = S->I[2][sg];
-                else if (a->vk == GB_V_F64) D->F[0][dg] = S->F[0][sg];
+            if (na == 0 || (last ? S->I[1][SO] > D->I[1][DO] : S->I[1][SO] < D->I[1][DO])) {
+                D->I[1][DO] = S->I[1][SO];
+                if (a->vk == GB_V_I64) D->I[2][DO] = S->I[2][SO];
+                else if (a->vk == GB_V_F64) D->F[0][DO] = S->F[0][SO];
                 else if (a->vk == GB_V_STR)
                     str_set(d, D, dg, sp->arena + S->soff[sg], S->slen[sg]);
             }
-            D->I[0][dg] += nb;
+            D->I[0][DO] += nb;
             break;
         }
         case PT_AGG_STD:
         case PT_AGG_VAR: {
             if (na == 0) {
-                D->I[0][dg] = nb;
-                for (int f = 0; f < 3; f++) D->F[f][dg] = S->F[f][sg];
+                D->I[0][DO] = nb;
+                for (int f = 0; f < 3; f++) D->F[f][DO] = S->F[f][SO];
                 break;
             }
             /* Chan's update, with the means kept as offsets from D's shift
              * so that no digits go into a large common offset. */
             double fa = (double)na, fb = (double)nb, n = fa + fb;
-            double ua = D->F[1][dg] / fa, ub = (S->F[0][sg] - D->F[0][dg]) + S->F[1][sg] / fb;
-            double m2a = D->F[2][dg] - D->F[1][dg] * ua, m2b = S->F[2][sg] - S->F[1][sg] * S->F[1][sg] / fb;
+            double ua = D->F[1][DO] / fa, ub = (S->F[0][SO] - D->F[0][DO]) + S->F[1][SO] / fb;
+            double m2a = D->F[2][DO] - D->F[1][DO] * ua, m2b = S->F[2][SO] - S->F[1][SO] * S->F[1][SO] / fb;
             double delta = ub - ua, u = ua + delta * fb / n;
             double m2 = m2a + m2b + delta * delta * fa * fb / n;
-            D->F[1][dg] = n * u;
-            D->F[2][dg] = m2 + n * u * u;
-            D->I[0][dg] = na + nb;
+            D->F[1][DO] = n * u;
+            D->F[2][DO] = m2 + n * u * u;
+            D->I[0][DO] = na + nb;
             break;
         }
         case PT_AGG_CORR: {
             if (na == 0) {
-                D->I[0][dg] = nb;
-                for (int f = 0; f < 7; f++) D->F[f][dg] = S->F[f][sg];
+                D->I[0][DO] = nb;
+                for (int f = 0; f < 7; f++) D->F[f][DO] = S->F[f][SO];
                 break;
             }
             double *Df[7];
             const double *Sf[7];
             for (int f = 0; f < 7; f++) {
-                Df[f] = &D->F[f][dg];
-                Sf[f] = &S->F[f][sg];
+                Df[f] = &D->F[f][DO];
+                Sf[f] = &S->F[f][SO];
             }
             double fa = (double)na, fb = (double)nb, n = fa + fb;
             double uxa = *Df[2] / fa, uya = *Df[3] / fa;
@@ -609,7 +644,7 @@ void pt__gb_merge_state(const gb_stream *g, gb_part *d, uint32_t dg, const gb_pa
             *Df[4] = cxxa + cxxb + dx * dx * w + n * ux * ux;
             *Df[5] = cyya + cyyb + dy * dy * w + n * uy * uy;
             *Df[6] = cxya + cxyb + dx * dy * w + n * ux * uy;
-            D->I[0][dg] = na + nb;
+            D->I[0][DO] = na + nb;
             break;
         }
         default: break;
@@ -699,7 +734,13 @@ static int cmp_pair_str(const void *x, const void *y) {
 /* Final values                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* A null result; its value slot is zeroed (result buffers may come
+ * unzeroed, groupby_radix.c). */
 static void out_null(pt_column *c, int64_t row) {
+    int w = c->type == PT_TYPE_NULL || c->type == PT_TYPE_BOOL || c->type == PT_TYPE_UTF8
+                ? 0
+                : pt_type_width(c->type);
+    if (w > 0) memset(c->values->data + row * w, 0, (size_t)w);
     if (c->type != PT_TYPE_NULL)
         __atomic_fetch_and(&c->validity->data[row >> 3], (uint8_t)~(1u << (row & 7)), __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->null_count, 1, __ATOMIC_RELAXED);
@@ -725,7 +766,7 @@ static void out_typed(pt_column *c, int64_t row, int64_t iv, double fv) {
 
 int64_t pt__gb_str_bytes_agg(const gb_stream *g, int j, const gb_part *p, int64_t gi) {
     const gb_agg *a = &g->aggs[j];
-    if (!a->str || p->st[j].I[0][gi] == 0) return 0;
+    if (!a->str || p->st[j].I[0][gi * p->ss] == 0) return 0;
     return p->st[j].slen[gi];
 }
 
@@ -733,7 +774,14 @@ void pt__gb_finalize(const gb_stream *g, int j, const gb_part *p, int64_t gi,
                      const int64_t *pstart, pt_column *c, int64_t row, int64_t *byte_pos) {
     const gb_agg *a = &g->aggs[j];
     const gb_state *s = &p->st[j];
-    int64_t n = a->holistic ? 0 : s->I[0][gi];
+    const int64_t so = gi * p->ss;
+    if (a->holistic && g->hres && g->hres[j]) {
+        if (g->hnull[j][gi]) out_null(c, row);
+        else if (a->kind == PT_AGG_MEDIAN) memcpy((double *)c->values->data + row, &g->hres[j][gi], 8);
+        else out_i64(c, row, g->hres[j][gi]);
+        return;
+    }
+    int64_t n = a->holistic ? 0 : s->I[0][so];
     if (c->type == PT_TYPE_UTF8) {
         int64_t *o = (int64_t *)c->values->data;
         if (n > 0 && s->slen[gi] > 0) {
@@ -749,28 +797,28 @@ void pt__gb_finalize(const gb_stream *g, int j, const gb_part *p, int64_t gi,
     case PT_AGG_COUNT_STAR: out_i64(c, row, n); return;
     case PT_AGG_SUM:
         if (n == 0) break;
-        if (a->vk == GB_V_I64) out_i64(c, row, s->I[1][gi]);
-        else out_f64(c, row, s->F[0][gi]);
+        if (a->vk == GB_V_I64) out_i64(c, row, s->I[1][so]);
+        else out_f64(c, row, s->F[0][so]);
         return;
     case PT_AGG_MEAN:
         if (n == 0) break;
-        out_f64(c, row, s->F[0][gi] / (double)n);
+        out_f64(c, row, s->F[0][so] / (double)n);
         return;
     case PT_AGG_MIN:
     case PT_AGG_MAX:
         if (n == 0) break;
-        out_typed(c, row, a->vk == GB_V_I64 ? s->I[1][gi] : 0, a->vk == GB_V_F64 ? s->F[0][gi] : 0);
+        out_typed(c, row, a->vk == GB_V_I64 ? s->I[1][so] : 0, a->vk == GB_V_F64 ? s->F[0][so] : 0);
         return;
     case PT_AGG_FIRST:
     case PT_AGG_LAST:
         if (n == 0) break;
-        out_typed(c, row, a->vk == GB_V_I64 ? s->I[2][gi] : 0, a->vk == GB_V_F64 ? s->F[0][gi] : 0);
+        out_typed(c, row, a->vk == GB_V_I64 ? s->I[2][so] : 0, a->vk == GB_V_F64 ? s->F[0][so] : 0);
         return;
     case PT_AGG_STD:
     case PT_AGG_VAR: {
         if (n < 2) break;
         double mean, m2;
-        moments(n, s->F[0][gi], s->F[1][gi], s->F[2][gi], &mean, &m2);
+        moments(n, s->F[0][so], s->F[1][so], s->F[2][so], &mean, &m2);
         double var = m2 / (double)(n - 1);
         out_f64(c, row, a->kind == PT_AGG_VAR ? var : sqrt(var));
         return;
@@ -778,9 +826,9 @@ void pt__gb_finalize(const gb_stream *g, int j, const gb_part *p, int64_t gi,
     case PT_AGG_CORR: {
         if (n < 2) break;
         double fn = (double)n;
-        double cxx = s->F[4][gi] - s->F[2][gi] * s->F[2][gi] / fn;
-        double cyy = s->F[5][gi] - s->F[3][gi] * s->F[3][gi] / fn;
-        double cxy = s->F[6][gi] - s->F[2][gi] * s->F[3][gi] / fn;
+        double cxx = s->F[4][so] - s->F[2][so] * s->F[2][so] / fn;
+        double cyy = s->F[5][so] - s->F[3][so] * s->F[3][so] / fn;
+        double cxy = s->F[6][so] - s->F[2][so] * s->F[3][so] / fn;
         if (!(cxx > 0) || !(cyy > 0)) break;
         double r = cxy / sqrt(cxx * cyy);
         if (r > 1) r = 1;

@@ -19,6 +19,12 @@
  * next hash bits; a partition that still does not fit spills into
  * sub-partitions that are merged recursively. Memory thus stays near the
  * budget whatever the number of groups.
+ *
+ * The one-shot form (pt__groupby) sees the whole input first, and takes a
+ * faster road where one exists: with many groups, the rows are partitioned
+ * by hash before aggregating (groupby_radix.c); in direct mode, MEDIAN and
+ * COUNT_DISTINCT gather their values by a counting sort on the group code
+ * (groupby_holistic.c).
  */
 #include <string.h>
 
@@ -39,6 +45,7 @@ void pt__groupby_stream_free(gb_stream *g) {
     pt__gb_spillset_free(g, &g->spill0);
     if (g->sd) pt__spill_dir_free((pt__spill_dir *)g->sd);
     pt__gb_dict_release_cache(g);
+    pt__gb_holistic_free(g);
     for (int d = 0; d < g->ndm; d++) pt__gb_dict_free(&g->dm[d]);
     pt_free(g->dm);
     pt_free(g->aggs);
@@ -97,6 +104,15 @@ static pt_status gb_new(pt_ctx *ctx, const pt_schema *in, int nkeys, const int *
                 int64_t per = 1;
                 for (int j = 0; j < g->naggs; j++) per += 8 * (g->aggs[j].ni + g->aggs[j].nf);
                 if ((int64_t)g->card * per * threads > limit / 4) g->direct = 0;
+                /* the gathered values of MEDIAN / COUNT_DISTINCT */
+                int64_t rows = 0;
+                for (int64_t p = 0; hint && p < nhint; p++) rows += hint[p]->nrows;
+                if (g->hol_direct && 16 * rows + 8 * (int64_t)g->card > limit / 4) g->direct = 0;
+                if (!g->direct) {
+                    g->hol_direct = 0;
+                    for (int j = 0; j < g->naggs; j++)
+                        if (g->aggs[j].holistic) g->direct = 0;
+                }
             }
         }
     }
@@ -136,6 +152,7 @@ void pt__groupby_stream_stats(const gb_stream *g, int64_t *groups, int64_t *spil
  * PT_EBUDGET when a part cannot grow. */
 static pt_status probe(gb_stream *g, gb_local *L, int64_t n, pt_error *err) {
     const int kw = g->kw, ns = g->nstr;
+    const int64_t rs = g->rs;
     /* Rows' hashes are known in advance: prefetch the slot a few rows
      * ahead, and the group record it points to a little later, so that the
      * cache misses of a large table overlap. */
@@ -151,7 +168,7 @@ static pt_status probe(gb_stream *g, gb_local *L, int64_t n, pt_error *err) {
             const gb_part *q = &L->parts[gb_part_of(hh, 0)];
             if (q->slots) {
                 uint64_t e = q->slots[hh & q->mask];
-                if (e) __builtin_prefetch(&q->words[((e & 0xffffffffu) - 1) * (uint64_t)g->ks]);
+                if (e) __builtin_prefetch(&q->words[((e & 0xffffffffu) - 1) * (uint64_t)g->rs]);
             }
         }
         const uint64_t h = L->h[i];
@@ -167,7 +184,7 @@ static pt_status probe(gb_stream *g, gb_local *L, int64_t n, pt_error *err) {
                     for (;; j = (j + 1) & p->mask) {
                         uint64_t e = p->slots[j];
                         if (!e) break;
-                        if ((e & ~0xffffffffULL) == tag && p->words[(e & 0xffffffffu) - 1] == key) {
+                        if ((e & ~0xffffffffULL) == tag && p->words[((e & 0xffffffffu) - 1) * rs] == key) {
                             L->gid[i] = (uint32_t)((e & 0xffffffffu) - 1);
                             goto next;
                         }
@@ -175,7 +192,36 @@ static pt_status probe(gb_stream *g, gb_local *L, int64_t n, pt_error *err) {
                     if (p->n < p->cap) {
                         int64_t gi = p->n++;
                         p->hash[gi] = h;
-                        p->words[gi] = key;
+                        p->words[gi * rs] = key;
+                        p->slots[j] = tag | (uint64_t)(gi + 1);
+                        L->gid[i] = (uint32_t)gi;
+                        goto next;
+                    }
+                }
+                PT_RETURN_NOT_OK(pt__gb_part_reserve(g, L, p, 1, 0, NULL, err));
+            }
+        } else if (ns == 0) {
+            /* keys of several words (no texts: ks == kw): compared inline */
+            const uint64_t *key = L->w + i * kw;
+            for (;;) {
+                uint64_t j = h & p->mask;
+                if (p->slots) {
+                    for (;; j = (j + 1) & p->mask) {
+                        uint64_t e = p->slots[j];
+                        if (!e) break;
+                        if ((e & ~0xffffffffULL) != tag) continue;
+                        const uint64_t *gw = p->words + ((e & 0xffffffffu) - 1) * (uint64_t)rs;
+                        int same = gw[0] == key[0];
+                        for (int q = 1; same && q < kw; q++) same = gw[q] == key[q];
+                        if (same) {
+                            L->gid[i] = (uint32_t)((e & 0xffffffffu) - 1);
+                            goto next;
+                        }
+                    }
+                    if (p->n < p->cap) {
+                        int64_t gi = p->n++;
+                        p->hash[gi] = h;
+                        memcpy(p->words + gi * rs, key, (size_t)kw * 8);
                         p->slots[j] = tag | (uint64_t)(gi + 1);
                         L->gid[i] = (uint32_t)gi;
                         goto next;
@@ -373,6 +419,8 @@ typedef struct emit_job {
     seg *s;
     pt_column **cols;
     int ncols;
+    int64_t nsegs;
+    const int64_t *total_bytes; /* per column */
 } emit_job;
 
 static pt_type out_type(const gb_stream *g, int c) {
@@ -396,11 +444,7 @@ static pt_status emit_count(pt_task_ctx *tc, void *arg, int64_t i, pt_error *err
         s->rows++;
         for (int c = 0; c < ej->ncols; c++) {
             if (out_type(g, c) != PT_TYPE_UTF8) continue;
-            if (c < g->nkeys) {
-                int32_t len;
-                (void)gb_kstr(g, p, gi, g->kc[c].sidx, &len);
-                s->bytes[c] += len;
-            }
+            if (c < g->nkeys) s->bytes[c] += pt__gb_key_len(g, c, p, gi);
             else s->bytes[c] += pt__gb_str_bytes_agg(g, c - g->nkeys, p, gi);
         }
     }
@@ -418,6 +462,12 @@ static pt_status emit_fill(pt_task_ctx *tc, void *arg, int64_t i, pt_error *err)
         pt_column *col = ej->cols[c];
         if (col->type == PT_TYPE_NULL) continue;
         int64_t row = s->row0, bp = s->bytes[c];
+        if (!s->direct) {
+            int64_t end = i + 1 < ej->nsegs ? ej->s[i + 1].bytes[c] : ej->total_bytes[c];
+            pt__gb_emit_range(g, c, p, s->lo, s->hi, c < g->nkeys ? NULL : s->pstart[c - g->nkeys],
+                              col, row, &bp, end);
+            continue;
+        }
         for (int64_t gi = s->lo; gi < s->hi; gi++) {
             if (s->direct && !p->present[gi]) continue;
             if (c < g->nkeys) pt__gb_decode_key(g, c, p, gi, col, row, &bp);
@@ -444,10 +494,9 @@ static pt_status make_col(gb_stream *g, int c, int64_t rows, int64_t bytes, pt_c
         memset(col->validity->data, 0, (size_t)(rows + 7) / 8);
         return PT_OK;
     }
+    /* values are zeroed by pt_column_new already */
     PT_RETURN_NOT_OK(pt_column_ensure_validity(col, err));
     memset(col->validity->data, 0xff, (size_t)(rows + 7) / 8);
-    int64_t vb = t == PT_TYPE_BOOL ? (rows + 7) / 8 : t == PT_TYPE_UTF8 ? (rows + 1) * 8 : rows * pt_type_width(t);
-    memset(col->values->data, 0, (size_t)vb);
     return PT_OK;
 }
 
@@ -481,7 +530,7 @@ static pt_status emit(gb_stream *g, seg *segs, int64_t nsegs, pt_table **out, pt
         segs[i].bytes = bytes + i * ncols;
         segs[i].pstart = pst + i * g->naggs;
     }
-    emit_job ej = {g, segs, cols, ncols};
+    emit_job ej = {g, segs, cols, ncols, nsegs, NULL};
     if (s == PT_OK) s = pt_parallel_for(pt_ctx_pool(g->ctx), nsegs, emit_count, &ej, NULL, err);
     int64_t rows = 0;
     int64_t *tb = pt_calloc((size_t)ncols + 1, sizeof *tb);
@@ -495,6 +544,7 @@ static pt_status emit(gb_stream *g, seg *segs, int64_t nsegs, pt_table **out, pt
             tb[c] += b;
         }
     }
+    ej.total_bytes = tb;
     for (int c = 0; s == PT_OK && c < ncols; c++) s = make_col(g, c, rows, tb[c], &cols[c], err);
     if (s == PT_OK) s = pt_parallel_for(pt_ctx_pool(g->ctx), nsegs, emit_fill, &ej, NULL, err);
     pt_schema *sc = NULL;
@@ -842,8 +892,13 @@ pt_status pt__groupby(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int n
     /* With the whole input at hand, key ranges and dictionary sizes are
      * measured up front (gb_new checks positions before that). */
     pt_status s = gb_new(ctx, in, nkeys, keys, naggs, aggs, parts, nparts, &g, err);
-    if (s == PT_OK) s = pt__groupby_stream_push(g, parts, nparts, err);
-    if (s == PT_OK) s = pt__groupby_stream_finish(g, out, err);
+    /* many groups: partition the rows first (groupby_radix.c) */
+    if (s == PT_OK) s = pt__gb_radix(g, parts, nparts, out, err);
+    if (s == PT_OK && !*out) {
+        s = pt__groupby_stream_push(g, parts, nparts, err);
+        if (s == PT_OK && g->hol_direct) s = pt__gb_holistic_direct(g, parts, nparts, err);
+        if (s == PT_OK) s = pt__groupby_stream_finish(g, out, err);
+    }
     pt__groupby_stream_free(g);
     return s;
 }

@@ -23,9 +23,8 @@
 #define MIN_ARENA 4096
 
 static int64_t group_bytes(const gb_stream *g) {
-    int64_t b = 8 + 8 * (int64_t)g->ks + 16; /* hash, key record, 2 slots */
-    for (int j = 0; j < g->naggs; j++)
-        b += 8 * (g->aggs[j].ni + g->aggs[j].nf) + (g->aggs[j].str ? 16 : 0);
+    int64_t b = 8 + 8 * (int64_t)g->rs + 16; /* hash, record (key, states), 2 slots */
+    for (int j = 0; j < g->naggs; j++) b += g->aggs[j].str ? 16 : 0;
     return b;
 }
 
@@ -39,10 +38,9 @@ void pt__gb_part_free(const gb_stream *g, gb_part *p) {
     pt_free(p->hash);
     pt_free(p->words);
     pt_free(p->present);
+    pt_free(p->sblock);
     for (int j = 0; p->st && j < g->naggs; j++) {
         gb_state *s = &p->st[j];
-        for (int k = 0; k < GB_NI; k++) pt_free(s->I[k]);
-        for (int k = 0; k < GB_NF; k++) pt_free(s->F[k]);
         pt_free(s->soff);
         pt_free(s->slen);
         pt_free(s->scap);
@@ -74,15 +72,26 @@ static pt_status part_alloc_meta(const gb_stream *g, gb_part *p, pt_error *err) 
     return PT_OK;
 }
 
+void pt__gb_state_ptrs(const gb_stream *g, gb_part *p) {
+    int64_t off = p->words ? g->ks : 0;
+    p->ss = p->words ? g->rs : g->sw;
+    int64_t *base = p->words ? (int64_t *)p->words : p->sblock;
+    for (int j = 0; j < g->naggs; j++) {
+        const gb_agg *a = &g->aggs[j];
+        gb_state *s = &p->st[j];
+        for (int k = 0; k < GB_NI; k++) s->I[k] = k < a->ni ? base + off++ : NULL;
+        for (int k = 0; k < GB_NF; k++) s->F[k] = k < a->nf ? (double *)(base + off++) : NULL;
+    }
+}
+
 static pt_status grow_groups(const gb_stream *g, gb_part *p, int64_t cap, int with_slots,
                              pt_error *err) {
     int64_t old = p->cap;
-    int ok = grow_zero(&p->hash, old, cap, 8) && grow_zero(&p->words, old * g->ks, cap * g->ks, 8);
+    int ok = grow_zero(&p->hash, old, cap, 8) && grow_zero(&p->words, old * g->rs, cap * g->rs, 8);
+    if (ok) pt__gb_state_ptrs(g, p);
     for (int j = 0; ok && j < g->naggs; j++) {
         const gb_agg *a = &g->aggs[j];
         gb_state *s = &p->st[j];
-        for (int k = 0; ok && k < a->ni; k++) ok = grow_zero(&s->I[k], old, cap, 8);
-        for (int k = 0; ok && k < a->nf; k++) ok = grow_zero(&s->F[k], old, cap, 8);
         if (ok && a->str)
             ok = grow_zero(&s->soff, old, cap, 8) && grow_zero(&s->slen, old, cap, 4) &&
                  grow_zero(&s->scap, old, cap, 4);
@@ -156,21 +165,13 @@ pt_status pt__gb_part_reserve(const gb_stream *g, gb_local *L, gb_part *p, int64
 pt_status pt__gb_part_init_direct(const gb_stream *g, gb_local *L, gb_part *p, pt_error *err) {
     PT_RETURN_NOT_OK(part_alloc_meta(g, p, err));
     int64_t card = (int64_t)g->card;
-    int64_t delta = card * (group_bytes(g) - 16 - 8 - 8 * g->ks + 1);
+    int64_t delta = card * (8 * (int64_t)g->sw + 1);
     PT_RETURN_NOT_OK(pt_mem_reserve(g->mem, delta, "group-by direct table", err));
     charge(L, p, delta);
     p->present = pt_calloc((size_t)card, 1);
-    if (!p->present) return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
-    for (int j = 0; j < g->naggs; j++) {
-        const gb_agg *a = &g->aggs[j];
-        gb_state *s = &p->st[j];
-        for (int k = 0; k < a->ni; k++)
-            if (!(s->I[k] = pt_calloc((size_t)card, 8)))
-                return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
-        for (int k = 0; k < a->nf; k++)
-            if (!(s->F[k] = pt_calloc((size_t)card, 8)))
-                return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
-    }
+    p->sblock = pt_calloc((size_t)card * (size_t)g->sw, 8);
+    if (!p->present || !p->sblock) return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
+    pt__gb_state_ptrs(g, p);
     p->n = p->cap = card;
     return PT_OK;
 }
@@ -197,7 +198,7 @@ static inline void make_rec(const gb_stream *g, const uint64_t *w, const int32_t
 
 static inline bool key_eq(const gb_stream *g, const gb_part *p, int64_t gi, const uint64_t *rec,
                           const char *const *sp) {
-    const uint64_t *gw = p->words + gi * g->ks;
+    const uint64_t *gw = p->words + gi * g->rs;
     for (int j = 0; j < g->kw; j++)
         if (gw[j] != rec[j]) return false;
     for (int s = 0; s < g->nstr; s++) {
@@ -222,7 +223,7 @@ uint32_t pt__gb_part_upsert(const gb_stream *g, gb_part *p, uint64_t h, const ui
         if (!e) {
             int64_t gi = p->n++;
             p->hash[gi] = h;
-            uint64_t *gw = p->words + gi * g->ks;
+            uint64_t *gw = p->words + gi * g->rs;
             memcpy(gw, rec, (size_t)g->ks * 8);
             for (int s = 0; s < g->nstr; s++)
                 if (sl[s] > GB_INLINE) gw[g->kw + 3 * s + 1] = (uint64_t)pt__gb_arena_put(p, sp[s], sl[s]);
@@ -331,7 +332,7 @@ pt_status pt__gb_merge_part(gb_stream *g, gb_local *dst, gb_part *src, int64_t *
             if (ovf) __atomic_store_n(&dst->overflow, ovf, __ATOMIC_RELAXED);
             return st;
         }
-        uint32_t gid = pt__gb_part_upsert(g, dp, h, src->words + i * g->ks, sp, sl);
+        uint32_t gid = pt__gb_part_upsert(g, dp, h, src->words + i * g->rs, sp, sl);
         pt__gb_merge_state(g, dp, gid, src, i, &ovf);
         if (map) map[i] = gid;
         for (int j = 0; pstart && j < g->naggs; j++) {
@@ -458,7 +459,7 @@ static pt_status ensure_spill_dir(gb_stream *g, pt_error *err) {
 static pt_status key_col(const gb_stream *g, const gb_part *p, int k, pt_column **out,
                          pt_error *err) {
     int64_t n = p->n, bytes = 0;
-    for (int64_t i = 0; i < n; i++) bytes += (int64_t)p->words[i * g->ks + g->kw + 3 * k];
+    for (int64_t i = 0; i < n; i++) bytes += (int64_t)p->words[i * g->rs + g->kw + 3 * k];
     PT_RETURN_NOT_OK(pt_column_new(NULL, PT_TYPE_UTF8, n, bytes, out, err));
     int64_t *o = (int64_t *)(*out)->values->data, pos = 0;
     o[0] = 0;
@@ -486,7 +487,7 @@ static pt_status group_table(const gb_stream *g, const gb_part *p, pt_table **ou
     if (s == PT_OK) s = tb_add(&tb, "h", c, err);
     for (int j = 0; s == PT_OK && j < g->kw; j++) {
         snprintf(name, sizeof name, "w%d", j);
-        s = col_i64((const int64_t *)p->words + j, g->ks, n, &c, err);
+        s = col_i64((const int64_t *)p->words + j, g->rs, n, &c, err);
         if (s == PT_OK) s = tb_add(&tb, name, c, err);
     }
     for (int k = 0; s == PT_OK && k < g->nstr; k++) {
@@ -498,13 +499,13 @@ static pt_status group_table(const gb_stream *g, const gb_part *p, pt_table **ou
         const gb_agg *a = &g->aggs[j];
         for (int k = 0; s == PT_OK && k < a->ni; k++) {
             snprintf(name, sizeof name, "a%di%d", j, k);
-            s = col_i64(p->st[j].I[k], 1, n, &c, err);
+            s = col_i64(p->st[j].I[k], p->ss, n, &c, err);
             if (s == PT_OK) s = tb_add(&tb, name, c, err);
         }
         for (int k = 0; s == PT_OK && k < a->nf; k++) {
             /* doubles travel as their bits: exact, and one column type */
             snprintf(name, sizeof name, "a%df%d", j, k);
-            s = col_i64((const int64_t *)p->st[j].F[k], 1, n, &c, err);
+            s = col_i64((const int64_t *)p->st[j].F[k], p->ss, n, &c, err);
             if (s == PT_OK) s = tb_add(&tb, name, c, err);
         }
         if (s == PT_OK && a->str) {
@@ -748,14 +749,14 @@ pt_status pt__gb_unit_load(gb_stream *g, gb_unit *u, gb_part *p, pt_error *err) 
         memcpy(p->hash, pt_column_i64(t->cols[c++]), (size_t)n * 8);
         for (int j = 0; j < g->kw; j++, c++) {
             const int64_t *w = pt_column_i64(t->cols[c]);
-            for (int64_t i = 0; i < n; i++) p->words[i * g->ks + j] = (uint64_t)w[i];
+            for (int64_t i = 0; i < n; i++) p->words[i * g->rs + j] = (uint64_t)w[i];
         }
         for (int k = 0; k < g->nstr; k++, c++) {
             const pt_column *col = t->cols[c];
             for (int64_t i = 0; i < n; i++) {
                 int64_t len;
                 const char *str = pt_column_str(col, i, &len);
-                uint64_t *r = p->words + i * g->ks + g->kw + 3 * k;
+                uint64_t *r = p->words + i * g->rs + g->kw + 3 * k;
                 r[0] = (uint64_t)len;
                 r[1] = r[2] = 0;
                 if (len > GB_INLINE) r[1] = (uint64_t)pt__gb_arena_put(p, str, len);
@@ -765,8 +766,11 @@ pt_status pt__gb_unit_load(gb_stream *g, gb_unit *u, gb_part *p, pt_error *err) 
         for (int j = 0; j < g->naggs; j++) {
             const gb_agg *a = &g->aggs[j];
             gb_state *st = &p->st[j];
-            for (int k = 0; k < a->ni; k++, c++) memcpy(st->I[k], pt_column_i64(t->cols[c]), (size_t)n * 8);
-            for (int k = 0; k < a->nf; k++, c++) memcpy(st->F[k], pt_column_i64(t->cols[c]), (size_t)n * 8);
+            for (int k = 0; k < a->ni + a->nf; k++, c++) {
+                int64_t *d = k < a->ni ? st->I[k] : (int64_t *)st->F[k - a->ni];
+                const int64_t *v = pt_column_i64(t->cols[c]);
+                for (int64_t i = 0; i < n; i++) d[i * p->ss] = v[i];
+            }
             if (a->str) {
                 const pt_column *col = t->cols[c++];
                 for (int64_t i = 0; i < n; i++) {
