@@ -1221,7 +1221,8 @@ typedef struct topk_fast_job {
     const pt_column *key, *ord;
     int64_t kmin, ngroups, k, nchunks, n;
     bool desc, is_float;
-    int64_t **rows;  /* per chunk: ngroups * k */
+    int64_t **rows;  /* per chunk: ngroups * k row ids, best first */
+    void **vals;     /* per chunk: their order values (8-byte slots) */
     uint8_t **cnt;   /* per chunk: ngroups */
 } topk_fast_job;
 
@@ -1237,25 +1238,26 @@ static inline int64_t key_at(const pt_column *c, int64_t i) {
     do {                                                                               \
         const K *kv = (const K *)j->key->values->data + j->key->offset;                \
         const T *ov = (const T *)j->ord->values->data + j->ord->offset;                \
+        T *vals = (T *)j->vals[c];                                                     \
         for (int64_t r = lo; r < hi; r++) {                                            \
             int64_t g = (int64_t)kv[r] - j->kmin;                                      \
             T v = ov[r];                                                               \
             int64_t *best = rows + g * k;                                              \
+            T *bv = vals + g * k;                                                      \
             int m = cnt[g];                                                            \
             if (m == k) {                                                              \
-                T w = ov[best[m - 1]];                                                 \
-                if (!(j->desc ? v > w : v < w)) continue;                              \
+                if (!(j->desc ? v > bv[m - 1] : v < bv[m - 1])) continue;              \
             } else {                                                                   \
                 cnt[g] = (uint8_t)++m;                                                 \
             }                                                                          \
             int64_t pos = m - 1;                                                       \
-            while (pos > 0) {                                                          \
-                T w = ov[best[pos - 1]];                                               \
-                if (!(j->desc ? v > w : v < w)) break;                                 \
+            while (pos > 0 && (j->desc ? v > bv[pos - 1] : v < bv[pos - 1])) {         \
                 best[pos] = best[pos - 1];                                             \
+                bv[pos] = bv[pos - 1];                                                 \
                 pos--;                                                                 \
             }                                                                          \
             best[pos] = r;                                                             \
+            bv[pos] = v;                                                               \
         }                                                                              \
     } while (0)
 
@@ -1306,33 +1308,46 @@ static pt_status topk_fast(pt_ctx *ctx, const pt_table *t, int pcol, int ocol, b
     }
     if ((uint64_t)(mx - mn) >= (1u << 22)) return PT_EUNSUPPORTED;
     topk_fast_job j = {key, ord, mn, mx - mn + 1, k, pt_ctx_threads(ctx), t->nrows, desc,
-                       ord->type == PT_TYPE_FLOAT64 || ord->type == PT_TYPE_FLOAT32, NULL, NULL};
+                       ord->type == PT_TYPE_FLOAT64 || ord->type == PT_TYPE_FLOAT32, NULL, NULL,
+                       NULL};
     if (t->nrows < 65536) j.nchunks = 1;
     j.rows = pt_calloc((size_t)j.nchunks, sizeof *j.rows);
+    j.vals = pt_calloc((size_t)j.nchunks, sizeof *j.vals);
     j.cnt = pt_calloc((size_t)j.nchunks, sizeof *j.cnt);
-    pt_status st = j.rows && j.cnt ? PT_OK : oom(err);
+    pt_status st = j.rows && j.vals && j.cnt ? PT_OK : oom(err);
     for (int64_t c = 0; st == PT_OK && c < j.nchunks; c++) {
         j.rows[c] = pt_malloc(sizeof(int64_t) * (size_t)(j.ngroups * k));
+        j.vals[c] = pt_malloc(8 * (size_t)(j.ngroups * k));
         j.cnt[c] = pt_calloc((size_t)j.ngroups, 1);
-        if (!j.rows[c] || !j.cnt[c]) st = oom(err);
+        if (!j.rows[c] || !j.vals[c] || !j.cnt[c]) st = oom(err);
     }
     if (st == PT_OK) st = pt_parallel_for(pt_ctx_pool(ctx), j.nchunks, topk_fast_task, &j, NULL, err);
     int64_t total = 0;
     for (int64_t c = 0; st == PT_OK && c < j.nchunks; c++)
         for (int64_t g = 0; g < j.ngroups; g++) total += j.cnt[c][g];
     int64_t *idx = st == PT_OK ? pt_malloc(sizeof *idx * (size_t)(total ? total : 1)) : NULL;
-    if (st == PT_OK && !idx) st = oom(err);
+    uint8_t *mark = st == PT_OK ? pt_calloc((size_t)t->nrows, 1) : NULL;
+    if (st == PT_OK && (!idx || !mark)) st = oom(err);
     if (st == PT_OK) {
-        int64_t m = 0;
+        /* Candidates in row order: mark them, then one scan (cheaper than
+         * sorting the ids). */
         for (int64_t c = 0; c < j.nchunks; c++)
             for (int64_t g = 0; g < j.ngroups; g++)
-                for (int q = 0; q < j.cnt[c][g]; q++) idx[m++] = j.rows[c][g * k + q];
+                for (int q = 0; q < j.cnt[c][g]; q++) mark[j.rows[c][g * k + q]] = 1;
+        int64_t m = 0;
+        for (int64_t r = 0; r < t->nrows; r++)
+            if (mark[r]) idx[m++] = r;
         *idx_out = idx;
         *n_out = m;
+    } else {
+        pt_free(idx);
     }
+    pt_free(mark);
     for (int64_t c = 0; j.rows && c < j.nchunks; c++) pt_free(j.rows[c]);
+    for (int64_t c = 0; j.vals && c < j.nchunks; c++) pt_free(j.vals[c]);
     for (int64_t c = 0; j.cnt && c < j.nchunks; c++) pt_free(j.cnt[c]);
     pt_free(j.rows);
+    pt_free(j.vals);
     pt_free(j.cnt);
     return st;
 }
@@ -1345,7 +1360,6 @@ static pt_status topk_candidates(pt_ctx *ctx, pt_table **t, int pfrom, int np, i
         int64_t *fidx = NULL, fn = 0;
         pt_status fs = topk_fast(ctx, *t, pfrom, ofrom, desc[0], k, &fidx, &fn, err);
         if (fs == PT_OK) {
-            qsort(fidx, (size_t)fn, sizeof *fidx, cmp_i64);
             pt_table *sub;
             fs = pt_table_take(pt_ctx_mem_soft(ctx), *t, fidx, fn, &sub, err);
             pt_free(fidx);
