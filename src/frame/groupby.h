@@ -405,4 +405,13 @@ int64_t pt__gb_str_bytes_agg(const gb_stream *g, int j, const gb_part *p, int64_
 #ifdef __cplusplus
 }
 #endif
+/* One-pass path for one small-range integer/dictionary key and
+ * count/sum/mean/min/max over numeric columns without nulls
+ * (groupby_fused.c). Sets *out when it handled the query, leaves it NULL
+ * when the shape does not fit (or an int64 sum would overflow) so that the
+ * general kernel runs. PARTITA_GROUPBY_FUSED=off disables it. */
+pt_status pt__gb_fused(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int nkeys,
+                       const int *keys, int naggs, const pt__agg_spec *aggs, pt_table **out,
+                       pt_error *err);
+
 #endif

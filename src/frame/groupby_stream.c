@@ -888,6 +888,9 @@ pt_status pt__groupby(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int n
                                     (long long)p, in->fields[c].name,
                                     pt_type_name(s->fields[c].type), pt_type_name(in->fields[c].type));
     }
+    /* The commonest shape has a one-pass path (groupby_fused.c). */
+    pt_status fs = pt__gb_fused(ctx, parts, nparts, nkeys, keys, naggs, aggs, out, err);
+    if (fs != PT_OK || *out) return fs;
     gb_stream *g = NULL;
     /* With the whole input at hand, key ranges and dictionary sizes are
      * measured up front (gb_new checks positions before that). */
