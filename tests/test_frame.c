@@ -662,6 +662,9 @@ TEST(fused_groupby_matches_general_kernel) {
         f[i] = pt_rng_normal(&r);
         s[i] = words[pt_rng_below(&r, 5)];
     }
+    /* A key the fused path's sampled range (every 61st row) misses, so that
+     * its exact-range retry runs too. */
+    k64[12346] = 5000;
     const char *names[6] = {"k64", "k32", "v64", "v32", "f", "s"};
     pt_type types[6] = {PT_TYPE_INT64, PT_TYPE_INT32, PT_TYPE_INT64, PT_TYPE_INT32, PT_TYPE_FLOAT64,
                         PT_TYPE_UTF8};

@@ -27,6 +27,7 @@ typedef struct fz_job {
     int64_t **iacc; /* per partition: ng * naggs integer sums / extremes */
     double **facc;  /* per partition: ng * naggs float sums */
     int overflow;   /* set (atomically) when an int64 sum overflows */
+    int outside;    /* set when a key falls outside [kmin, kmin + ng) */
 } fz_job;
 
 static bool fz_int(pt_type t) { return t == PT_TYPE_INT64 || t == PT_TYPE_INT32; }
@@ -43,12 +44,27 @@ static pt_status fz_task(pt_task_ctx *tc, void *arg, int64_t p, pt_error *err) {
     int32_t g[FZ_BLOCK];
     for (int64_t b = 0; b < t->nrows; b += FZ_BLOCK) {
         int m = (int)(t->nrows - b < FZ_BLOCK ? t->nrows - b : FZ_BLOCK);
+        /* The range may come from a sample: check every key (in register,
+         * nearly free) and give up when one falls outside. */
+        uint64_t bad = 0;
         if (kc->type == PT_TYPE_INT64) {
             const int64_t *k = pt_column_i64(kc) + b;
-            for (int i = 0; i < m; i++) g[i] = (int32_t)(k[i] - j->kmin);
+            for (int i = 0; i < m; i++) {
+                uint64_t d = (uint64_t)(k[i] - j->kmin);
+                bad |= d >= (uint64_t)j->ng;
+                g[i] = (int32_t)d;
+            }
         } else {
             const int32_t *k = pt_column_i32(kc) + b;
-            for (int i = 0; i < m; i++) g[i] = (int32_t)(k[i] - j->kmin);
+            for (int i = 0; i < m; i++) {
+                uint64_t d = (uint64_t)((int64_t)k[i] - j->kmin);
+                bad |= d >= (uint64_t)j->ng;
+                g[i] = (int32_t)d;
+            }
+        }
+        if (bad) {
+            __atomic_store_n(&j->outside, 1, __ATOMIC_RELAXED);
+            return PT_OK;
         }
         for (int i = 0; i < m; i++) cnt[g[i]]++;
         for (int a = 0; a < na; a++) {
@@ -158,19 +174,34 @@ pt_status pt__gb_fused(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int 
             if (aggs[a].col >= 0 && t->cols[aggs[a].col]->null_count) return PT_OK;
         rows += t->nrows;
     }
-    /* Key range, one task per partition. */
-    int64_t *rng = pt_malloc(sizeof *rng * 2 * (size_t)nparts);
-    if (!rng) return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
-    fz_range_job rj = {parts, key, rng};
-    pt_status rs = pt_parallel_for(pt_ctx_pool(ctx), nparts, fz_range_task, &rj, NULL, err);
-    for (int64_t p = 0; rs == PT_OK && p < nparts; p++) {
-        mn = rng[2 * p] < mn ? rng[2 * p] : mn;
-        mx = rng[2 * p + 1] > mx ? rng[2 * p + 1] : mx;
+    /* Key range: first guessed from every 61st row (the main pass checks
+     * each key against it), measured exactly only if the guess was wrong. */
+    bool exact = false;
+    for (int64_t p = 0; p < nparts; p++) {
+        const pt_column *kc = parts[p]->cols[key];
+        for (int64_t i = 0; i < parts[p]->nrows; i += 61) {
+            int64_t v = kt == PT_TYPE_INT64 ? pt_column_i64(kc)[i] : pt_column_i32(kc)[i];
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
     }
-    pt_free(rng);
-    if (rs != PT_OK) return rs;
+again:
+    if (exact) {
+        int64_t *rng = pt_malloc(sizeof *rng * 2 * (size_t)nparts);
+        if (!rng) return pt_error_set(err, PT_ENOMEM, "group-by: out of memory");
+        fz_range_job rj = {parts, key, rng};
+        pt_status rs = pt_parallel_for(pt_ctx_pool(ctx), nparts, fz_range_task, &rj, NULL, err);
+        mn = INT64_MAX;
+        mx = INT64_MIN;
+        for (int64_t p = 0; rs == PT_OK && p < nparts; p++) {
+            mn = rng[2 * p] < mn ? rng[2 * p] : mn;
+            mx = rng[2 * p + 1] > mx ? rng[2 * p + 1] : mx;
+        }
+        pt_free(rng);
+        if (rs != PT_OK) return rs;
+    }
     if (rows == 0 || mx - mn >= FZ_MAX_GROUPS || (uint64_t)(mx - mn) > (uint64_t)rows) return PT_OK;
-    fz_job j = {parts, key, naggs, aggs, mn, mx - mn + 1, NULL, NULL, NULL, 0};
+    fz_job j = {parts, key, naggs, aggs, mn, mx - mn + 1, NULL, NULL, NULL, 0, 0};
     int64_t cells = j.ng * naggs;
     j.cnt = pt_calloc((size_t)nparts, sizeof *j.cnt);
     j.iacc = pt_calloc((size_t)nparts, sizeof *j.iacc);
@@ -192,6 +223,20 @@ pt_status pt__gb_fused(pt_ctx *ctx, pt_table *const *parts, int64_t nparts, int 
                                                                          : 0;
     }
     if (st == PT_OK) st = pt_parallel_for(pt_ctx_pool(ctx), nparts, fz_task, &j, NULL, err);
+    if (st == PT_OK && j.outside) {
+        /* The sampled range missed a key: measure it and start over. */
+        for (int64_t p = 0; p < nparts; p++) {
+            pt_free(j.cnt[p]);
+            pt_free(j.iacc[p]);
+            pt_free(j.facc[p]);
+        }
+        pt_free(j.cnt);
+        pt_free(j.iacc);
+        pt_free(j.facc);
+        if (exact) return pt_error_set(err, PT_EINTERNAL, "group-by: key outside its measured range");
+        exact = true;
+        goto again;
+    }
     /* Add the partitions' accumulators into the first, in order. */
     for (int64_t p = 1; st == PT_OK && p < nparts; p++) {
         for (int64_t gi = 0; gi < j.ng; gi++) j.cnt[0][gi] += j.cnt[p][gi];
