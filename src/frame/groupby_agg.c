@@ -275,7 +275,7 @@ static inline int cmp_bytes(const char *a, int64_t la, const char *b, int64_t lb
  * been reserved for the worst case, so this never allocates. */
 static void str_set(gb_part *p, gb_state *s, int64_t gi, const char *str, int64_t len) {
     if (s->scap[gi] >= len && s->scap[gi] > 0) {
-        memcpy(p->arena + s->soff[gi], str, (size_t)len);
+        if (len > 0) memcpy(p->arena + s->soff[gi], str, (size_t)len);
     } else {
         s->soff[gi] = pt__gb_arena_put(p, str, len);
         s->scap[gi] = (int32_t)len;
