@@ -1226,11 +1226,6 @@ typedef struct topk_fast_job {
     uint8_t **cnt;   /* per chunk: ngroups */
 } topk_fast_job;
 
-static inline int64_t key_at(const pt_column *c, int64_t i) {
-    if (c->type == PT_TYPE_INT64) return pt_column_i64(c)[i];
-    return pt_column_i32(c)[i]; /* int32 or dict index */
-}
-
 /* One scan specialised on the key type K (int64 or int32/dict index) and
  * the order value type T, reading both arrays directly. Later rows lose
  * ties: only strictly better values enter a full list. */
