@@ -1403,7 +1403,6 @@ static pt_status topk_candidates(pt_ctx *ctx, pt_table **t, int pfrom, int np, i
     return st;
 }
 
-#define rows_equal2 rows_equal
 
 static pt_status run_rownum(unary_stream *u, pt_error *err) {
     pt_frame *node = u->node;
@@ -1468,7 +1467,7 @@ static pt_status run_rownum(unary_stream *u, pt_error *err) {
         int64_t *v = (int64_t *)rn->values->data;
         int64_t num = 0;
         for (int64_t i = 0; i < t->nrows; i++) {
-            if (i == 0 || !rows_equal2(t, in->nfields, np, perm[i - 1], perm[i])) num = 0;
+            if (i == 0 || !rows_equal(t, in->nfields, np, perm[i - 1], perm[i])) num = 0;
             v[perm[i]] = ++num;
         }
         rn->values->size = t->nrows * 8;
