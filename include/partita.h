@@ -17,6 +17,7 @@
 #include "partita/io.h"
 #include "partita/frame.h"
 #include "partita/dataframe.h"
+#include "partita/ml.h"
 
 #ifdef __cplusplus
 extern "C" {
