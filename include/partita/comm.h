@@ -86,6 +86,18 @@ PT_API pt_status pt_comm_init(const pt_comm_opts *opts, pt_comm **out, pt_error 
  * should exit. Always returns. NULL is ignored. */
 PT_API void pt_comm_free(pt_comm *c);
 
+/* True when a process manager (mpirun, mpiexec, srun) started this process
+ * (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK is set). */
+PT_API bool pt_comm_started_by_mpirun(void);
+
+/* The job's comm, shared by the whole process: created on the first call
+ * (backend auto, deterministic float sums) and freed when the process
+ * exits normally, which is when the ranks meet a last time and MPI is
+ * finalized. Contexts made while the process runs under mpirun use it
+ * (see pt_ctx_opts.comm), so a program distributes its plans without any
+ * change. Later calls return the same comm, or the first call's error. */
+PT_API pt_status pt_comm_world(pt_comm **out, pt_error *err) PT_MUST_USE;
+
 PT_API int pt_comm_rank(const pt_comm *c);
 PT_API int pt_comm_size(const pt_comm *c);
 /* "self" or "mpi". */

@@ -152,10 +152,19 @@ PT_API pt_status pt_parallel_for(pt_pool *pool, int64_t n, pt_for_fn fn, void *a
 /* Execution context                                                        */
 /* ------------------------------------------------------------------------ */
 
+typedef struct pt_comm pt_comm;
+
 typedef struct pt_ctx_opts {
     int threads;            /* <= 0: pt_default_threads() */
     int64_t memory_limit;   /* bytes; 0 = unlimited (PARTITA_MEMORY_LIMIT) */
     const char *spill_dir;  /* NULL: $TMPDIR or /tmp */
+    /* The ranks that run this context's plans together. NULL: the job's
+     * comm (pt_comm_world) when the process was started by mpirun, unless
+     * `local` is set or PARTITA_DISTRIBUTED=0; otherwise none. With a comm
+     * of more than one rank, collecting a frame is a collective: every rank
+     * calls it, scans its share of the input and gets the whole result. */
+    pt_comm *comm;
+    bool local;
 } pt_ctx_opts;
 PT_API void pt_ctx_opts_init(pt_ctx_opts *o);
 
@@ -172,6 +181,8 @@ PT_API pt_mem *pt_ctx_mem(pt_ctx *ctx);
  * spill when a reservation fails. */
 PT_API pt_mem *pt_ctx_mem_soft(pt_ctx *ctx);
 PT_API int pt_ctx_threads(const pt_ctx *ctx);
+/* The context's comm, or NULL when plans run in this process alone. */
+PT_API pt_comm *pt_ctx_comm(const pt_ctx *ctx);
 PT_API const char *pt_ctx_spill_dir(const pt_ctx *ctx);
 /* Bytes written to spill files by the context's operators so far. */
 PT_API int64_t pt_ctx_spilled_bytes(const pt_ctx *ctx);

@@ -6,6 +6,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -120,7 +121,7 @@ static pt_status timeout_from_env(double *out, pt_error *err) {
 
 /* True when a process manager (Open MPI's mpirun, MPICH/Intel's Hydra,
  * PMIx launchers such as srun) started this process. */
-static bool started_by_mpirun(void) {
+bool pt_comm_started_by_mpirun(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
@@ -149,7 +150,7 @@ pt_status pt_comm_init(const pt_comm_opts *opts, pt_comm **out, pt_error *err) {
 #endif
     } else if (strcasecmp(name, "auto") == 0) {
         backend = PT__COMM_SELF;
-        if (started_by_mpirun()) {
+        if (pt_comm_started_by_mpirun()) {
 #ifdef PT_HAVE_MPI
             backend = PT__COMM_MPI;
 #else
@@ -187,6 +188,41 @@ pt_status pt_comm_init(const pt_comm_opts *opts, pt_comm **out, pt_error *err) {
 #endif
     *out = c;
     return PT_OK;
+}
+
+/* The job-wide comm: made on first use, freed at exit (after main returns,
+ * so every context and frame that used it is gone). */
+static pthread_mutex_t g_world_lock = PTHREAD_MUTEX_INITIALIZER;
+static pt_comm *g_world;
+static bool g_world_tried;
+static pt_status g_world_status;
+static pt_error g_world_err;
+
+static void world_free(void) {
+    pthread_mutex_lock(&g_world_lock);
+    pt_comm *c = g_world;
+    g_world = NULL;
+    pthread_mutex_unlock(&g_world_lock);
+    pt_comm_free(c);
+}
+
+pt_status pt_comm_world(pt_comm **out, pt_error *err) {
+    if (!out) return pt_error_set(err, PT_EINVAL, "pt_comm_world: out is NULL");
+    pthread_mutex_lock(&g_world_lock);
+    if (!g_world_tried) {
+        g_world_tried = true;
+        pt_comm_opts o;
+        pt_comm_opts_init(&o);
+        o.deterministic = true;
+        pt_error_clear(&g_world_err);
+        g_world_status = pt_comm_init(&o, &g_world, &g_world_err);
+        if (g_world_status == PT_OK) atexit(world_free);
+    }
+    pt_status st = g_world_status;
+    *out = g_world;
+    if (st != PT_OK && err) *err = g_world_err;
+    pthread_mutex_unlock(&g_world_lock);
+    return st;
 }
 
 void pt_comm_free(pt_comm *c) {

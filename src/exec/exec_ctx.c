@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "partita/comm.h"
 #include "partita/exec.h"
 
 struct pt_ctx {
@@ -17,6 +18,7 @@ struct pt_ctx {
     int64_t spilled; /* atomic: bytes written to spill files */
     char *spill_dir;
     int threads;
+    pt_comm *comm; /* not owned */
 };
 
 int pt_default_threads(void) {
@@ -41,6 +43,8 @@ void pt_ctx_opts_init(pt_ctx_opts *o) {
     o->threads = 0;
     o->memory_limit = 0;
     o->spill_dir = NULL;
+    o->comm = NULL;
+    o->local = false;
 }
 
 pt_status pt_ctx_new(const pt_ctx_opts *opts, pt_ctx **out, pt_error *err) {
@@ -76,6 +80,18 @@ pt_status pt_ctx_new(const pt_ctx_opts *opts, pt_ctx **out, pt_error *err) {
         pt_ctx_free(c);
         return pt_error_set(err, PT_ENOMEM, "pt_ctx_new: out of memory");
     }
+    c->comm = opts->comm;
+    if (!c->comm && !opts->local && pt_comm_started_by_mpirun()) {
+        const char *d = getenv("PARTITA_DISTRIBUTED");
+        if (!d || strcmp(d, "0") != 0) {
+            pt_status cs = pt_comm_world(&c->comm, err);
+            if (cs != PT_OK) {
+                pt_ctx_free(c);
+                return cs;
+            }
+            if (pt_comm_size(c->comm) <= 1) c->comm = NULL;
+        }
+    }
     c->threads = opts->threads > 0 ? opts->threads : pt_default_threads();
     pt_status s = pt_pool_new(c->threads, &c->pool, err);
     if (s != PT_OK) {
@@ -98,6 +114,8 @@ void pt_ctx_free(pt_ctx *ctx) {
 pt_pool *pt_ctx_pool(pt_ctx *ctx) { return ctx ? ctx->pool : NULL; }
 pt_mem *pt_ctx_mem(pt_ctx *ctx) { return ctx ? ctx->mem : NULL; }
 pt_mem *pt_ctx_mem_soft(pt_ctx *ctx) { return ctx ? ctx->soft : NULL; }
+pt_comm *pt_ctx_comm(const pt_ctx *ctx) { return ctx ? ctx->comm : NULL; }
+
 int pt_ctx_threads(const pt_ctx *ctx) { return ctx ? ctx->threads : 0; }
 const char *pt_ctx_spill_dir(const pt_ctx *ctx) { return ctx ? ctx->spill_dir : NULL; }
 

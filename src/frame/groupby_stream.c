@@ -796,7 +796,7 @@ pt_status pt__groupby_stream_finish(gb_stream *g, pt_table **out, pt_error *err)
     }
     if (g->spilled) {
         s = finish_spilled(g, out, err);
-    } else if (g->direct) {
+    } else if (g->direct && nact > 0) {
         for (int k = 1; k < nact; k++)
             if (!act[k]->parts[0].present) act[k--] = act[--nact];
         merge_job mj = {g, act, nact, NULL, NULL};

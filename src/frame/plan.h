@@ -50,6 +50,13 @@ struct pt_frame {
     char **scan_cols;
     int nscan_cols;
     pt_expr *scan_pred;
+    /* set on one rank's copy of a scan by the distributed executor: the CSV
+     * rows that start in [csv_range[3i], csv_range[3i+1]) of paths[i], the
+     * first at line csv_range[3i+2] (start < 0: none of that file), and
+     * the native batches [nat_lo, nat_hi) */
+    int64_t *csv_range;
+    bool nat_share;
+    int64_t nat_lo, nat_hi;
 
     /* filter */
     pt_expr *pred;
@@ -115,5 +122,11 @@ pt_status pt__stream_collect(pt__stream *s, const pt_schema *schema, pt_table **
 /* Concatenates partitions, casting dictionary/utf8 mixes to one type. */
 pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n,
                            const pt_schema *schema, pt_table **out, pt_error *err);
+
+/* Distributed execution (dist_exec.c) of an optimised plan over the ranks
+ * of pt_ctx_comm(f->ctx): a collective; every rank gets the whole result. */
+pt_status pt__dist_collect(pt_frame *optimized, pt_table **out, pt_error *err);
+/* True when f's context has a comm of more than one rank. */
+bool pt__dist_active(const pt_frame *f);
 
 #endif

@@ -65,6 +65,7 @@ void pt_frame_free(pt_frame *f) {
     free_strs(f->csv_nulls, count_nulls(f->csv_nulls) + 1);
     for (int64_t i = 0; i < f->nparts; i++) pt_table_free(f->parts[i]);
     pt_free(f->parts);
+    pt_free(f->csv_range);
     pt_free(f->native_path);
     free_strs(f->scan_cols, f->nscan_cols);
     pt_expr_free(f->scan_pred);
@@ -120,6 +121,7 @@ pt_status pt__node_clone(const pt_frame *f, pt_frame **out, pt_error *err) {
     c->schema = NULL;
     c->paths = NULL; c->csv_schema = NULL; c->csv_nulls = NULL; c->parts = NULL; c->nparts = 0;
     c->native_path = NULL; c->scan_cols = NULL; c->scan_pred = NULL; c->pred = NULL;
+    c->csv_range = NULL;
     c->exprs = NULL; c->names = NULL; c->keys = NULL; c->key_names = NULL; c->aggs = NULL;
     c->desc = NULL; c->lkeys = NULL; c->rkeys = NULL; c->rn_name = NULL; c->part_keys = NULL;
     pt_status st = pt_schema_copy(f->schema, &c->schema, err);
@@ -134,6 +136,11 @@ pt_status pt__node_clone(const pt_frame *f, pt_frame **out, pt_error *err) {
             st = pt_table_slice(f->parts[i], 0, f->parts[i]->nrows, &c->parts[i], err);
             if (st == PT_OK) c->nparts = i + 1;
         }
+    }
+    if (st == PT_OK && f->csv_range) {
+        c->csv_range = pt_malloc(sizeof(int64_t) * 3 * (size_t)f->npaths);
+        if (!c->csv_range) st = pt_error_set(err, PT_ENOMEM, "out of memory");
+        else memcpy(c->csv_range, f->csv_range, sizeof(int64_t) * 3 * (size_t)f->npaths);
     }
     if (st == PT_OK && f->native_path && !(c->native_path = pt_strdup(f->native_path)))
         st = pt_error_set(err, PT_ENOMEM, "out of memory");

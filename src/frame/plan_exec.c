@@ -23,6 +23,7 @@
 #include "frame/join.h"
 #include "frame/plan.h"
 #include "frame/sort.h"
+#include "io/csv_share.h"
 
 void pt__parts_free(pt_table **parts, int64_t n) {
     if (!parts) return;
@@ -376,7 +377,13 @@ static pt_status csv_scan_next(pt__stream *s, pt_table ***parts, int64_t *n, pt_
     for (;;) {
         if (!cs->reader) {
             if (cs->file >= node->npaths) return PT_OK;
+            const int64_t *rg = node->csv_range ? node->csv_range + 3 * cs->file : NULL;
+            if (rg && rg[0] < 0) { /* no row of this file is ours */
+                cs->file++;
+                continue;
+            }
             PT_RETURN_NOT_OK(pt_csv_open(node->ctx, node->paths[cs->file], &cs->opts, &cs->reader, err));
+            if (rg) PT_RETURN_NOT_OK(pt__csv_reader_set_range(cs->reader, rg[0], rg[1], rg[2], err));
         }
         pt_table *batch;
         PT_RETURN_NOT_OK(pt_csv_next(cs->reader, &batch, err));
@@ -460,8 +467,10 @@ static pt_status native_scan_next(pt__stream *s, pt_table ***parts, int64_t *n, 
             }
         }
     }
+    if (node->nat_share && ns->next_batch < node->nat_lo) ns->next_batch = node->nat_lo;
     for (;;) {
         int64_t total = pt_native_num_batches(ns->reader);
+        if (node->nat_share && node->nat_hi < total) total = node->nat_hi;
         if (ns->next_batch >= total) return PT_OK;
         int64_t k = total - ns->next_batch, cap = 2 * (int64_t)pt_ctx_threads(node->ctx);
         if (k > cap) k = cap;
@@ -1818,6 +1827,12 @@ pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
     *out = NULL;
     pt_frame *opt;
     pt__stream *s;
+    if (f && pt__dist_active(f)) {
+        PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
+        pt_status st = pt__dist_collect(opt, out, err);
+        pt_frame_free(opt);
+        return st;
+    }
     PT_RETURN_NOT_OK(open_optimized(f, &opt, &s, err));
     pt_status st = pt__stream_collect(s, opt->schema, out, err);
     pt__stream_free(s);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "io/csv_internal.h"
+#include "io/csv_share.h"
 
 void pt_csv_opts_init(pt_csv_opts *o) {
     memset(o, 0, sizeof *o);
@@ -943,6 +944,8 @@ struct pt_csv_reader {
     pt_schema *schema;
     int failed;
     double t0;
+    int64_t body_off, body_line; /* where the first data row starts */
+    int64_t limit;         /* read no byte at or past this offset (0: none) */
 };
 
 static pt_status rd_fill(pt_csv_reader *r, int64_t want, pt_error *err) {
@@ -968,7 +971,16 @@ static pt_status rd_fill(pt_csv_reader *r, int64_t want, pt_error *err) {
         r->cap = nc;
     }
     while (!r->eof && r->len < want) {
-        ssize_t k = read(r->fd, r->buf + r->len, (size_t)(want - r->len));
+        int64_t room = want - r->len;
+        if (r->limit > 0) {
+            int64_t left = r->limit - (r->consumed + r->len);
+            if (left <= 0) {
+                r->eof = 1;
+                break;
+            }
+            if (room > left) room = left;
+        }
+        ssize_t k = read(r->fd, r->buf + r->len, (size_t)room);
         if (k < 0) {
             if (errno == EINTR) continue;
             return pt_error_set(err, PT_EIO, "%s: read failed: %s", r->C.name, strerror(errno));
@@ -1051,6 +1063,8 @@ pt_status pt_csv_open(pt_ctx *ctx, const char *path, const pt_csv_opts *opts,
         if (!r->C.head.need_more) {
             r->pos = b + r->C.head.body;
             r->line = r->C.head.body_line;
+            r->body_off = r->pos;
+            r->body_line = r->line;
             break;
         }
         want = r->len * 2 > want ? r->len * 2 : want * 2;
@@ -1157,6 +1171,127 @@ void pt_csv_reader_report(const pt_csv_reader *r, pt_csv_report *out) {
 }
 
 int64_t pt_csv_reader_file_size(const pt_csv_reader *r) { return r ? r->fsize : -1; }
+
+/* ---- byte ranges of one file, for the ranks of a distributed scan ------ */
+
+int64_t pt__csv_reader_body_offset(const pt_csv_reader *r) { return r->body_off; }
+int64_t pt__csv_reader_body_line(const pt_csv_reader *r) { return r->body_line; }
+char pt__csv_reader_quote(const pt_csv_reader *r) { return r->C.cfg.quote; }
+
+pt_status pt__csv_reader_set_range(pt_csv_reader *r, int64_t start, int64_t end, int64_t line,
+                                   pt_error *err) {
+    if (start < r->body_off || end < start)
+        return pt_error_set(err, PT_EINVAL, "%s: bad byte range [%lld, %lld)", r->C.name,
+                            (long long)start, (long long)end);
+    if (lseek(r->fd, (off_t)start, SEEK_SET) < 0)
+        return pt_error_set(err, PT_EIO, "%s: cannot seek to byte %lld: %s", r->C.name,
+                            (long long)start, strerror(errno));
+    r->consumed = start;
+    r->pos = r->len = 0;
+    r->line = line;
+    r->limit = end;
+    r->eof = start >= end;
+    return PT_OK;
+}
+
+/* Reads [lo, hi) of path in blocks, handing each to fn. */
+static pt_status for_blocks(const char *path, int64_t lo, int64_t hi,
+                            bool (*fn)(void *arg, const char *p, int64_t n, int64_t at), void *arg,
+                            pt_error *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pt_error_set(err, PT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    enum { BLOCK = 4 << 20 };
+    char *buf = pt_malloc(BLOCK);
+    pt_status st = buf ? PT_OK : pt_error_set(err, PT_ENOMEM, "%s: out of memory", path);
+    for (int64_t at = lo; st == PT_OK && at < hi;) {
+        int64_t want = hi - at < BLOCK ? hi - at : BLOCK;
+        ssize_t k = pread(fd, buf, (size_t)want, (off_t)at);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            st = pt_error_set(err, PT_EIO, "%s: read failed at byte %lld: %s", path,
+                              (long long)at, k < 0 ? strerror(errno) : "unexpected end of file");
+            break;
+        }
+        if (!fn(arg, buf, k, at)) break;
+        at += k;
+    }
+    pt_free(buf);
+    close(fd);
+    return st;
+}
+
+typedef struct count_acc {
+    char quote;
+    int64_t q, nl;
+} count_acc;
+
+static bool count_block(void *arg, const char *p, int64_t n, int64_t at) {
+    (void)at;
+    count_acc *a = arg;
+    int64_t q, nl;
+    pt__csv_count(p, n, a->quote, &q, &nl);
+    a->q += q;
+    a->nl += nl;
+    return true;
+}
+
+pt_status pt__csv_count_range(const char *path, int64_t lo, int64_t hi, char quote, int64_t *quotes,
+                              int64_t *newlines, pt_error *err) {
+    count_acc a = {quote, 0, 0};
+    pt_status st = hi > lo ? for_blocks(path, lo, hi, count_block, &a, err) : PT_OK;
+    *quotes = a.q;
+    *newlines = a.nl;
+    return st;
+}
+
+typedef struct start_acc {
+    char quote;
+    int inq;
+    int64_t found, nl;
+} start_acc;
+
+static bool start_block(void *arg, const char *p, int64_t n, int64_t at) {
+    start_acc *a = arg;
+    for (int64_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == a->quote) {
+            a->inq ^= 1;
+        } else if (c == '\n') {
+            a->nl++;
+            if (!a->inq) {
+                a->found = at + i + 1;
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+pt_status pt__csv_row_start(const char *path, int64_t pos, int64_t fend, char quote, int inq,
+                            int64_t *start, int64_t *newlines, pt_error *err) {
+    *start = fend;
+    *newlines = 0;
+    if (pos >= fend) return PT_OK;
+    /* A row starts at pos when the byte before it ends a row: scan from
+     * pos - 1 with the quote state before that byte. */
+    char prev;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return pt_error_set(err, PT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    ssize_t k = pread(fd, &prev, 1, (off_t)(pos - 1));
+    close(fd);
+    if (k != 1)
+        return pt_error_set(err, PT_EIO, "%s: cannot read byte %lld", path, (long long)(pos - 1));
+    start_acc a = {quote, inq ^ (prev == quote), -1, 0};
+    PT_RETURN_NOT_OK(for_blocks(path, pos - 1, fend, start_block, &a, err));
+    if (a.found >= 0) {
+        *start = a.found;
+        /* the newline at pos - 1 belongs before pos */
+        *newlines = a.nl - (prev == '\n' ? 1 : 0);
+    } else {
+        *newlines = a.nl - (prev == '\n' ? 1 : 0);
+    }
+    return PT_OK;
+}
 
 void pt_csv_close(pt_csv_reader *r) {
     if (!r) return;
