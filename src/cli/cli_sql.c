@@ -90,13 +90,16 @@ int cli_cmd_sql(int argc, char **argv) {
         }
     }
     if (s == PT_OK) s = pt_sql(ctx, cat, query, &f, &explain, &err);
+    /* Under mpirun every rank runs the plan; rank 0 speaks. */
+    int rank = pt_comm_rank(pt_ctx_comm(ctx)), nranks = pt_comm_size(pt_ctx_comm(ctx));
     if (s == PT_OK && explain) {
-        s = pt_frame_explain(f, stdout, &err);
+        if (rank == 0) s = pt_frame_explain(f, stdout, &err);
     } else if (s == PT_OK && output) {
         s = pt_frame_write_csv(f, output, NULL, &err);
     } else if (s == PT_OK) {
         s = pt_frame_collect(f, &t, &err);
-        if (s == PT_OK && csv) {
+        if (rank != 0) {
+        } else if (s == PT_OK && csv) {
             s = pt_csv_write_file(t, stdout, 1, NULL, &err);
         } else if (s == PT_OK) {
             pt_print_opts po;
@@ -105,10 +108,11 @@ int cli_cmd_sql(int argc, char **argv) {
             s = pt_table_print(t, stdout, &po, &err);
         }
     }
-    if (s == PT_OK && !cli_g.quiet && !explain) {
-        char b[32], b2[32];
-        fprintf(stderr, "%s%.3f s, %d threads, peak budget memory %s, spilled %s\n",
-                t ? "" : "written; ", pt_now_s() - t0, pt_ctx_threads(ctx),
+    if (s == PT_OK && !cli_g.quiet && !explain && rank == 0) {
+        char b[32], b2[32], rk[48] = "";
+        if (nranks > 1) snprintf(rk, sizeof rk, " per rank, %d ranks", nranks);
+        fprintf(stderr, "%s%.3f s, %d threads%s, peak budget memory %s, spilled %s\n",
+                t ? "" : "written; ", pt_now_s() - t0, pt_ctx_threads(ctx), rk,
                 pt_format_bytes((double)pt_mem_peak(pt_ctx_mem(ctx)), b, sizeof b),
                 pt_format_bytes((double)pt_ctx_spilled_bytes(ctx), b2, sizeof b2));
     }

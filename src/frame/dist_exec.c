@@ -62,6 +62,8 @@ bool pt__dist_active(const pt_frame *f) {
 /* Collective: returns PT_OK when every rank's `st` is PT_OK; otherwise the
  * lowest failing rank's error, on every rank. */
 static pt_status agree(dctx *D, pt_status st, pt_error *err) {
+    /* A failed comm already told every rank (or names who is missing). */
+    if (st != PT_OK && pt_comm_failed(D->c)) return st;
     int64_t who = st != PT_OK ? D->rank + 1 : 0;
     pt_error cerr;
     pt_status cs = pt_comm_allreduce(D->c, &who, 1, PT_DTYPE_INT64, PT_REDOP_MAX, &cerr);
@@ -893,7 +895,7 @@ static pt_status deval(dctx *D, pt_frame *f, dres *out, pt_error *err) {
     }
 }
 
-pt_status pt__dist_collect(pt_frame *f, pt_table **out, pt_error *err) {
+pt_status pt__dist_collect(pt_frame *f, bool everywhere, pt_table **out, pt_error *err) {
     *out = NULL;
     dctx D = {f->ctx, pt_ctx_comm(f->ctx), 0, 1};
     D.rank = pt_comm_rank(D.c);
@@ -903,7 +905,8 @@ pt_status pt__dist_collect(pt_frame *f, pt_table **out, pt_error *err) {
     dres r = {0};
     PT_RETURN_NOT_OK(deval(&D, f, &r, err));
     pt_status st = PT_OK;
-    if (!r.repl) st = allgather(&D, &r.t, err);
+    if (!r.repl && everywhere) st = allgather(&D, &r.t, err);
+    else if (!r.repl) st = gather_root(&D, &r.t, err);
     if (st == PT_OK) st = pt__parts_concat(D.ctx, &r.t, 1, f->schema, out, err);
     pt_table_free(r.t);
     return st;

@@ -124,8 +124,9 @@ pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n,
                            const pt_schema *schema, pt_table **out, pt_error *err);
 
 /* Distributed execution (dist_exec.c) of an optimised plan over the ranks
- * of pt_ctx_comm(f->ctx): a collective; every rank gets the whole result. */
-pt_status pt__dist_collect(pt_frame *optimized, pt_table **out, pt_error *err);
+ * of pt_ctx_comm(f->ctx): a collective. Every rank gets the whole result,
+ * or with !everywhere rank 0 does and the others an empty table. */
+pt_status pt__dist_collect(pt_frame *optimized, bool everywhere, pt_table **out, pt_error *err);
 /* True when f's context has a comm of more than one rank. */
 bool pt__dist_active(const pt_frame *f);
 

@@ -1829,7 +1829,7 @@ pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
     pt__stream *s;
     if (f && pt__dist_active(f)) {
         PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
-        pt_status st = pt__dist_collect(opt, out, err);
+        pt_status st = pt__dist_collect(opt, true, out, err);
         pt_frame_free(opt);
         return st;
     }
@@ -1840,10 +1840,46 @@ pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
     return st;
 }
 
+/* Distributed: the result is gathered to rank 0, which writes the file;
+ * the ranks then agree on how the write went. */
+static pt_status write_csv_dist(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
+                                pt_error *err) {
+    pt_frame *opt;
+    PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
+    pt_table *t = NULL;
+    pt_status st = pt__dist_collect(opt, false, &t, err);
+    pt_frame_free(opt);
+    if (st != PT_OK) return st;
+    pt_comm *c = pt_ctx_comm(f->ctx);
+    if (pt_comm_rank(c) == 0) {
+        FILE *fp = fopen(path, "wb");
+        if (!fp) {
+            st = pt_error_set(err, PT_EIO, "%s: cannot create: %s", path, strerror(errno));
+        } else {
+            st = pt_csv_write_file(t, fp, 1, opts, err);
+            if (fclose(fp) != 0 && st == PT_OK)
+                st = pt_error_set(err, PT_EIO, "%s: write failed: %s", path, strerror(errno));
+            if (st != PT_OK) remove(path);
+        }
+    }
+    pt_table_free(t);
+    int64_t bad = st != PT_OK;
+    pt_error cerr;
+    pt_status cs = pt_comm_allreduce(c, &bad, 1, PT_DTYPE_INT64, PT_REDOP_MAX, &cerr);
+    if (cs != PT_OK) {
+        if (err) *err = cerr;
+        return cs;
+    }
+    if (bad && st == PT_OK)
+        return pt_error_set(err, PT_EIO, "%s: rank 0 could not write the result", path);
+    return st;
+}
+
 pt_status pt_frame_write_csv(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
                              pt_error *err) {
     pt_frame *opt;
     pt__stream *s;
+    if (f && path && pt__dist_active(f)) return write_csv_dist(f, path, opts, err);
     PT_RETURN_NOT_OK(open_optimized(f, &opt, &s, err));
     FILE *fp = fopen(path, "wb");
     pt_status st = PT_OK;

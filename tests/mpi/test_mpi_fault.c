@@ -5,14 +5,20 @@
  *   absent  the last rank sleeps past the timeout instead of joining a
  *           barrier, then leaves normally;
  *   kill    the last rank kills itself (SIGKILL) before the barrier;
- *   recv    rank 0 waits for a message rank 1 never sends.
+ *   recv    rank 0 waits for a message rank 1 never sends;
+ *   query   the ranks run distributed queries (group-by with a median, so
+ *           rows are exchanged) in a loop, and the last rank is killed
+ *           (SIGKILL from a timer thread) while they do: every survivor's
+ *           query must fail within the timeout, naming the lost rank.
  * Every waiting rank must return PT_ETIMEOUT within timeout + slack with a
  * message naming the missing rank, every later call must fail at once, and
  * pt_comm_free must return. Each rank that checked prints "rank R: PASS" or
  * "rank R: FAIL ..." (tests/mpi/mpi_fault.sh counts them: with
  * --enable-recovery mpirun's exit status does not reflect the ranks').
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +64,92 @@ static int check_timeout(pt_comm *c, pt_status s, const pt_error *err, double t0
     return 0;
 }
 
+static void *killer(void *arg) {
+    (void)arg;
+    usleep(400000);
+    raise(SIGKILL);
+    return NULL;
+}
+
+/* True when the "waiting for rank(s) ..." list of msg has rank r (a rank
+ * that gave up on its own may be listed with the lost one). */
+static bool names_rank(const char *msg, int r) {
+    const char *p = strstr(msg, "for rank");
+    if (!p) return false;
+    p += 8;
+    if (*p == 's') p++;
+    for (;;) {
+        while (*p == ' ' || *p == ',' || (*p == 'a' && strncmp(p, "and", 3) == 0)) p += *p == 'a' ? 3 : 1;
+        if (*p < '0' || *p > '9') return false;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (v == r) return true;
+        p = end;
+    }
+}
+
+/* Distributed queries until one fails; the last rank dies during them. */
+static int query_mode(pt_comm *c) {
+    int rank = pt_comm_rank(c), last = pt_comm_size(c) - 1;
+    pt_ctx_opts co;
+    pt_ctx_opts_init(&co);
+    co.comm = c;
+    co.threads = 1;
+    pt_ctx *ctx;
+    pt_error err;
+    if (pt_ctx_new(&co, &ctx, &err) != PT_OK) return fail(rank, "ctx", &err);
+    enum { N = 300000 };
+    int64_t *k = malloc(sizeof *k * N);
+    double *v = malloc(sizeof *v * N);
+    for (int64_t i = 0; i < N; i++) {
+        k[i] = (i * 7919) % 1000;
+        v[i] = (double)((i * 104729) % 100003);
+    }
+    const char *names[] = {"k", "v"};
+    pt_type types[] = {PT_TYPE_INT64, PT_TYPE_FLOAT64};
+    const void *data[] = {k, v};
+    pt_frame *f = NULL, *g = NULL;
+    int rc = 0;
+    if (pt_frame_from_arrays(ctx, 2, names, types, data, N, 0, &f, &err) != PT_OK)
+        rc = fail(rank, "frame", &err);
+    pt_expr *keys[] = {pt_col("k")};
+    pt_expr *aggs[] = {pt_alias(pt_agg(PT_AGG_MEDIAN, pt_col("v"), NULL), "med")};
+    if (!rc && pt_frame_groupby(f, 1, keys, 1, aggs, &g, &err) != PT_OK)
+        rc = fail(rank, "groupby", &err);
+    if (!rc && pt_comm_barrier(c, &err) != PT_OK) rc = fail(rank, "barrier", &err);
+    pthread_t th;
+    if (!rc && rank == last) pthread_create(&th, NULL, killer, NULL);
+    double t0 = pt_now_s(), tlast = t0;
+    int runs = 0;
+    pt_status s = PT_OK;
+    while (!rc && pt_now_s() - t0 < 20) {
+        pt_table *t = NULL;
+        tlast = pt_now_s();
+        s = pt_frame_collect(g, &t, &err);
+        if (s != PT_OK) break;
+        if (t->nrows != 1000) rc = fail(rank, "wrong row count", NULL);
+        pt_table_free(t);
+        runs++;
+    }
+    double dt = pt_now_s() - tlast;
+    if (!rc && s == PT_OK) rc = fail(rank, "every query succeeded; the lost rank went unseen", NULL);
+    if (!rc && s != PT_ETIMEOUT && s != PT_ECOMM) rc = fail(rank, "status", &err);
+    if (!rc && !names_rank(err.msg, last))
+        rc = fail(rank, "the message does not name the lost rank", &err);
+    if (!rc && dt > TIMEOUT + 1.2 + 3.0) rc = fail(rank, "the failing query took too long", &err);
+    if (!rc) {
+        printf("rank %d: PASS after %d queries, the failing one %.2f s: %s\n", rank, runs, dt,
+               err.msg);
+        fflush(stdout);
+    }
+    pt_frame_free(g);
+    pt_frame_free(f);
+    pt_ctx_free(ctx);
+    free(k);
+    free(v);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "absent";
     pt_comm_opts o;
@@ -72,7 +164,9 @@ int main(int argc, char **argv) {
     if (pt_comm_barrier(c, &err) != PT_OK) return fail(rank, "first barrier", &err);
     int rc = 0;
     char want[64];
-    if (strcmp(mode, "recv") == 0) {
+    if (strcmp(mode, "query") == 0) {
+        rc = query_mode(c);
+    } else if (strcmp(mode, "recv") == 0) {
         if (rank == 0) {
             char buf[8];
             double t0 = pt_now_s();
