@@ -182,8 +182,15 @@ PT_API pt_status pt_frame_repartition(pt_frame *f, pt_partitioning how, int64_t 
 PT_API pt_status pt_frame_split_columns(pt_frame *f, int n, pt_frame **outs, pt_error *err)
     PT_MUST_USE;
 
-/* Execution. */
+/* Execution. When the frame's context has a comm of several ranks
+ * (pt_ctx_comm, e.g. under mpirun), collecting is a collective: every rank
+ * calls it, the plan runs distributed (each rank scans its share of the
+ * input; in-memory sources are taken to hold the same rows on every rank)
+ * and every rank gets the whole result. */
 PT_API pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) PT_MUST_USE;
+/* Like pt_frame_collect, but a distributed result is gathered to rank 0
+ * only; the other ranks get an empty table with the result's schema. */
+PT_API pt_status pt_frame_collect_root(pt_frame *f, pt_table **out, pt_error *err) PT_MUST_USE;
 /* Streams the result to a CSV file without holding it all in memory. */
 PT_API pt_status pt_frame_write_csv(pt_frame *f, const char *path,
                                     const pt_csv_write_opts *opts, pt_error *err) PT_MUST_USE;

@@ -97,7 +97,7 @@ int cli_cmd_sql(int argc, char **argv) {
     } else if (s == PT_OK && output) {
         s = pt_frame_write_csv(f, output, NULL, &err);
     } else if (s == PT_OK) {
-        s = pt_frame_collect(f, &t, &err);
+        s = pt_frame_collect_root(f, &t, &err);
         if (rank != 0) {
         } else if (s == PT_OK && csv) {
             s = pt_csv_write_file(t, stdout, 1, NULL, &err);

@@ -50,6 +50,16 @@ typedef struct dres {
     bool repl; /* every rank holds the whole result */
 } dres;
 
+/* Time spent moving rows between ranks (and agreeing) in this thread's
+ * current or last distributed collect, for benchmarks. */
+static _Thread_local double g_xchg_s;
+static _Thread_local int64_t g_xchg_bytes;
+
+void pt__dist_exec_stats(double *exchange_s, int64_t *bytes_sent) {
+    if (exchange_s) *exchange_s = g_xchg_s;
+    if (bytes_sent) *bytes_sent = g_xchg_bytes;
+}
+
 bool pt__dist_active(const pt_frame *f) {
     pt_comm *c = f ? pt_ctx_comm(f->ctx) : NULL;
     return c && pt_comm_size(c) > 1;
@@ -66,7 +76,9 @@ static pt_status agree(dctx *D, pt_status st, pt_error *err) {
     if (st != PT_OK && pt_comm_failed(D->c)) return st;
     int64_t who = st != PT_OK ? D->rank + 1 : 0;
     pt_error cerr;
+    double t0 = pt_now_s();
     pt_status cs = pt_comm_allreduce(D->c, &who, 1, PT_DTYPE_INT64, PT_REDOP_MAX, &cerr);
+    g_xchg_s += pt_now_s() - t0;
     if (cs != PT_OK) {
         if (err) *err = cerr;
         return cs;
@@ -217,9 +229,15 @@ static pt_status agree_text(dctx *D, pt_table **t, pt_error *err) {
 }
 
 static pt_status shuffle_hash(dctx *D, pt_table **t, int nkeys, const int *keys, pt_error *err) {
+    double t0 = pt_now_s();
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r;
-    PT_RETURN_NOT_OK(pt__dist_shuffle_hash(D->c, D->ctx, t, 1, nkeys, keys, &r, err));
+    pt_status st = pt__dist_shuffle_hash(D->c, D->ctx, t, 1, nkeys, keys, &r, err);
+    pt__dist_stats ds;
+    pt__dist_last_stats(&ds);
+    g_xchg_bytes += ds.bytes_sent;
+    g_xchg_s += pt_now_s() - t0;
+    if (st != PT_OK) return st;
     pt_table_free(*t);
     *t = r;
     return PT_OK;
@@ -227,9 +245,13 @@ static pt_status shuffle_hash(dctx *D, pt_table **t, int nkeys, const int *keys,
 
 /* Gathers every rank's part to rank 0; the others keep an empty table. */
 static pt_status gather_root(dctx *D, pt_table **t, pt_error *err) {
+    double t0 = pt_now_s();
+    g_xchg_bytes += pt_table_nbytes(*t);
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r = NULL;
-    PT_RETURN_NOT_OK(pt__dist_gather(D->c, D->ctx, *t, 0, &r, err));
+    pt_status st = pt__dist_gather(D->c, D->ctx, *t, 0, &r, err);
+    g_xchg_s += pt_now_s() - t0;
+    if (st != PT_OK) return st;
     if (D->rank == 0) {
         pt_table_free(*t);
         *t = r;
@@ -243,9 +265,13 @@ static pt_status gather_root(dctx *D, pt_table **t, pt_error *err) {
 }
 
 static pt_status allgather(dctx *D, pt_table **t, pt_error *err) {
+    double t0 = pt_now_s();
+    g_xchg_bytes += pt_table_nbytes(*t) * (D->size - 1);
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r;
-    PT_RETURN_NOT_OK(pt__dist_allgather_table(D->c, D->ctx, *t, &r, err));
+    pt_status st = pt__dist_allgather_table(D->c, D->ctx, *t, &r, err);
+    g_xchg_s += pt_now_s() - t0;
+    if (st != PT_OK) return st;
     pt_table_free(*t);
     *t = r;
     return PT_OK;
@@ -733,10 +759,16 @@ static pt_status dist_sort(dctx *D, pt_frame *f, dres *out, pt_error *err) {
         st = gather_root(D, &r.t, err);
     } else {
         pt_table *s = NULL;
+        double t0 = pt_now_s();
         st = agree_text(D, &r.t, err);
-        if (st == PT_OK)
+        if (st == PT_OK) {
             st = pt__dist_shuffle_range(D->c, D->ctx, &r.t, 1, pos, f->desc ? f->desc[0] : false,
                                         0, &s, err);
+            pt__dist_stats ds;
+            pt__dist_last_stats(&ds);
+            g_xchg_bytes += ds.bytes_sent;
+        }
+        g_xchg_s += pt_now_s() - t0;
         if (st == PT_OK) {
             pt_table_free(r.t);
             r.t = s;
@@ -782,10 +814,25 @@ static pt_status dist_rownum(dctx *D, pt_frame *f, dres *out, pt_error *err) {
         return agree(D, st, err);
     }
     int pos[256];
-    if (f->nkeys == 0 || f->nkeys > 256 || !col_positions(r.t->schema, f->keys, f->nkeys, pos))
+    if (f->nkeys == 0 || f->nkeys > 256 || !col_positions(r.t->schema, f->keys, f->nkeys, pos)) {
         st = gather_root(D, &r.t, err);
-    else
-        st = shuffle_hash(D, &r.t, f->nkeys, pos, err);
+    } else {
+        if (f->limit > 0) {
+            /* rn <= k: only a rank's own top k of a partition can be in the
+             * global top k, so those candidates are all that moves. */
+            pt_table *cand = NULL;
+            st = apply(D, f, r.t, NULL, &cand, err);
+            if (st == PT_OK) st = fit_schema(&cand, r.t->schema, err);
+            if (st == PT_OK) {
+                pt_table_free(r.t);
+                r.t = cand;
+            } else {
+                pt_table_free(cand);
+            }
+            st = agree(D, st, err);
+        }
+        if (st == PT_OK) st = shuffle_hash(D, &r.t, f->nkeys, pos, err);
+    }
     if (st == PT_OK) st = apply(D, f, r.t, NULL, &out->t, err);
     pt_table_free(r.t);
     return agree(D, st, err);
@@ -900,6 +947,8 @@ pt_status pt__dist_collect(pt_frame *f, bool everywhere, pt_table **out, pt_erro
     dctx D = {f->ctx, pt_ctx_comm(f->ctx), 0, 1};
     D.rank = pt_comm_rank(D.c);
     D.size = pt_comm_size(D.c);
+    g_xchg_s = 0;
+    g_xchg_bytes = 0;
     pt_log_debug("distributed plan over %d ranks (%s at the root)", D.size,
                  pt__node_name(f->kind));
     dres r = {0};

@@ -127,6 +127,9 @@ pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n,
  * of pt_ctx_comm(f->ctx): a collective. Every rank gets the whole result,
  * or with !everywhere rank 0 does and the others an empty table. */
 pt_status pt__dist_collect(pt_frame *optimized, bool everywhere, pt_table **out, pt_error *err);
+/* Seconds spent exchanging rows (and agreeing) and bytes this rank sent
+ * in the calling thread's last distributed collect. */
+void pt__dist_exec_stats(double *exchange_s, int64_t *bytes_sent);
 /* True when f's context has a comm of more than one rank. */
 bool pt__dist_active(const pt_frame *f);
 

@@ -1823,13 +1823,13 @@ static pt_status open_optimized(pt_frame *f, pt_frame **opt, pt__stream **s, pt_
     return st;
 }
 
-pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
+static pt_status collect(pt_frame *f, bool everywhere, pt_table **out, pt_error *err) {
     *out = NULL;
     pt_frame *opt;
     pt__stream *s;
     if (f && pt__dist_active(f)) {
         PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
-        pt_status st = pt__dist_collect(opt, true, out, err);
+        pt_status st = pt__dist_collect(opt, everywhere, out, err);
         pt_frame_free(opt);
         return st;
     }
@@ -1838,6 +1838,14 @@ pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
     pt__stream_free(s);
     pt_frame_free(opt);
     return st;
+}
+
+pt_status pt_frame_collect(pt_frame *f, pt_table **out, pt_error *err) {
+    return collect(f, true, out, err);
+}
+
+pt_status pt_frame_collect_root(pt_frame *f, pt_table **out, pt_error *err) {
+    return collect(f, false, out, err);
 }
 
 /* Distributed: the result is gathered to rank 0, which writes the file;
