@@ -150,13 +150,14 @@ pt_status pt__dist_allgather_table(pt_comm *c, pt_ctx *ctx, const pt_table *loca
 /* What the calling thread's last shuffle (hash or range) did, for
  * benchmarks and EXPLAIN ANALYZE: bytes and rows this rank sent (to itself
  * included), bytes received, and seconds spent routing (hash, counting sort,
- * take), packing (serialisation), exchanging (agreement and alltoallv) and
- * unpacking (deserialisation and concatenation). */
+ * take), packing (serialisation), agreeing on the ranks' statuses before
+ * data moves (which also waits for the slowest rank), exchanging (the
+ * alltoallv) and unpacking (deserialisation and concatenation). */
 #define PT__DIST_STATS_RANKS 64
 typedef struct pt__dist_stats {
     int64_t rows_sent, bytes_sent, bytes_received;
     int64_t bytes_to[PT__DIST_STATS_RANKS]; /* per destination, first 64 ranks */
-    double route_s, pack_s, exchange_s, unpack_s;
+    double route_s, pack_s, sync_s, exchange_s, unpack_s;
 } pt__dist_stats;
 void pt__dist_last_stats(pt__dist_stats *out);
 

@@ -932,6 +932,7 @@ static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
     pt_free(pieces);
     double t2 = pt_now_s();
     st = agree(c, fn, st, err);
+    double t2b = pt_now_s();
     if (st == PT_OK) {
         st = pt_comm_alltoallv(c, send, send_counts, &recv, recv_counts, err);
         if (st != PT_OK) pt_error_prefix(err, "%s", fn);
@@ -948,7 +949,8 @@ static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
     double t4 = pt_now_s();
     ss->route_s = t1 - t0;
     ss->pack_s = t2 - t1;
-    ss->exchange_s = t3 - t2;
+    ss->sync_s = t2b - t2;
+    ss->exchange_s = t3 - t2b;
     ss->unpack_s = t4 - t3;
     ss->bytes_sent = total;
     for (int r = 0; send_counts && recv_counts && r < size; r++) {
