@@ -805,51 +805,6 @@ static pt_status agree(pt_comm *c, const char *fn, pt_status st, pt_error *err) 
 
 /* Builds the per-destination pieces of every part: pieces[r * nparts + p]
  * holds the rows of part p routed to rank r (NULL when none), in row order. */
-static pt_status route_pieces(pt_mem *mem, int size, pt_table *const *parts, int64_t nparts,
-                              uint32_t *const *dest, pt_table **pieces, const char *fn,
-                              pt_error *err) {
-    int64_t *cnt = pt_calloc((size_t)size + 1, sizeof *cnt);
-    int64_t *idx = NULL;
-    pt_status st = PT_OK;
-    if (!cnt) st = pt_error_set(err, PT_ENOMEM, "%s: out of memory", fn);
-    for (int64_t p = 0; p < nparts && st == PT_OK; p++) {
-        const pt_table *t = parts[p];
-        int64_t n = t->nrows;
-        if (n == 0) continue;
-        memset(cnt, 0, ((size_t)size + 1) * sizeof *cnt);
-        for (int64_t i = 0; i < n; i++) cnt[dest[p][i] + 1]++;
-        int only = -1;
-        for (int r = 0; r < size; r++)
-            if (cnt[r + 1] == n) only = r;
-        if (only >= 0) {
-            /* Every row goes to one rank: a zero-copy slice, no gather. */
-            st = pt_table_slice(t, 0, n, &pieces[(int64_t)only * nparts + p], err);
-            continue;
-        }
-        for (int r = 0; r < size; r++) cnt[r + 1] += cnt[r];
-        pt_free(idx);
-        idx = pt_malloc((size_t)n * sizeof *idx);
-        if (!idx) {
-            st = pt_error_set(err, PT_ENOMEM, "%s: out of memory routing %lld rows", fn,
-                              (long long)n);
-            break;
-        }
-        /* Stable counting sort of row numbers by destination; cnt[r] moves
-         * from the start of rank r's rows to their end. */
-        for (int64_t i = 0; i < n; i++) idx[cnt[dest[p][i]]++] = i;
-        int64_t start = 0;
-        for (int r = 0; r < size && st == PT_OK; r++) {
-            int64_t k = cnt[r] - start;
-            if (k > 0)
-                st = pt_table_take(mem, t, idx + start, k, &pieces[(int64_t)r * nparts + p], err);
-            start = cnt[r];
-        }
-    }
-    pt_free(cnt);
-    pt_free(idx);
-    return st;
-}
-
 /* Serialises tabs[0, n) (NULL entries skipped) back to back into one new
  * buffer charged to mem; block_counts[i / per_block] += bytes of tabs[i]
  * when block_counts is given. */
@@ -891,6 +846,257 @@ static pt_status pack(pt_mem *mem, pt_table *const *tabs, int64_t n, int64_t per
     return PT_OK;
 }
 
+/* ---- routing and packing in one pass -------------------------------------
+ * Each piece (the rows of one part going to one rank) is written to the send
+ * buffer straight from the part's columns through its row numbers, in the
+ * wire format pt__table_serialize_into writes for the same rows, so no
+ * intermediate table is gathered and copied again. */
+
+static inline int bit_at(const uint8_t *b, int64_t k) { return (b[k >> 3] >> (k & 7)) & 1; }
+
+/* A bitmap of bits src[off + idx[i]], i < n, padded to 8 bytes. */
+static void put_bits_take(wr *w, const uint8_t *src, int64_t off, const int64_t *idx, int64_t n) {
+    int64_t pb = pad8((n + 7) / 8);
+    uint8_t *d = w->p;
+    memset(d, 0, (size_t)pb);
+    for (int64_t i = 0; i < n; i++)
+        if (bit_at(src, off + idx[i])) d[i >> 3] |= (uint8_t)(1u << (i & 7));
+    w->p += pb;
+}
+
+/* Null count and text bytes of rows idx[0, n) of c. */
+static void take_stats(const pt_column *c, const int64_t *idx, int64_t n, int64_t *nulls,
+                       int64_t *tbytes) {
+    int64_t z = 0, b = 0;
+    if (c->type == PT_TYPE_NULL) {
+        z = n;
+    } else if (c->null_count > 0 && c->validity) {
+        const uint8_t *v = c->validity->data;
+        for (int64_t i = 0; i < n; i++) z += !bit_at(v, c->offset + idx[i]);
+    }
+    if (c->type == PT_TYPE_UTF8) {
+        const int64_t *o = (const int64_t *)c->values->data + c->offset;
+        for (int64_t i = 0; i < n; i++) b += o[idx[i] + 1] - o[idx[i]];
+    }
+    *nulls = z;
+    *tbytes = b;
+}
+
+static int64_t take_col_size(const pt_column *c, int64_t n, int64_t nulls, int64_t tbytes) {
+    int64_t sz = COL_HEADER;
+    if (c->type == PT_TYPE_NULL || nulls > 0) sz += pad8((n + 7) / 8);
+    switch (c->type) {
+    case PT_TYPE_NULL: break;
+    case PT_TYPE_BOOL: sz += pad8((n + 7) / 8); break;
+    case PT_TYPE_INT32:
+    case PT_TYPE_FLOAT32: sz += pad8(n * 4); break;
+    case PT_TYPE_INT64:
+    case PT_TYPE_FLOAT64: sz += n * 8; break;
+    case PT_TYPE_UTF8: sz += (n + 1) * 8 + pad8(tbytes); break;
+    case PT_TYPE_DICT: {
+        if (!c->dict) return -1;
+        int64_t d = col_wire_size(c->dict);
+        if (d < 0) return -1;
+        sz += pad8(n * 4) + d;
+        break;
+    }
+    default: return -1;
+    }
+    return sz;
+}
+
+static void put_col_take(wr *w, const pt_column *c, const int64_t *idx, int64_t n, int64_t nulls,
+                         int64_t tbytes) {
+    bool bm = c->type == PT_TYPE_NULL || nulls > 0;
+    uint8_t h[8] = {(uint8_t)c->type, (uint8_t)bm, 0, 0, 0, 0, 0, 0};
+    memcpy(w->p, h, 8);
+    w->p += 8;
+    put_i64(w, n);
+    put_i64(w, nulls);
+    put_i64(w, c->type == PT_TYPE_UTF8 ? tbytes : 0);
+    if (bm) {
+        if (c->validity) {
+            put_bits_take(w, c->validity->data, c->offset, idx, n);
+        } else {
+            int64_t pb = pad8((n + 7) / 8);
+            memset(w->p, 0, (size_t)pb);
+            w->p += pb;
+        }
+    }
+    switch (c->type) {
+    case PT_TYPE_NULL: break;
+    case PT_TYPE_BOOL: put_bits_take(w, c->values->data, c->offset, idx, n); break;
+    case PT_TYPE_INT32:
+    case PT_TYPE_FLOAT32:
+    case PT_TYPE_DICT: {
+        const uint32_t *v = (const uint32_t *)c->values->data + c->offset;
+        uint32_t *d = (uint32_t *)(void *)w->p;
+        for (int64_t i = 0; i < n; i++) d[i] = v[idx[i]];
+        int64_t p = pad8(n * 4);
+        if (p > n * 4) memset(w->p + n * 4, 0, (size_t)(p - n * 4));
+        w->p += p;
+        if (c->type == PT_TYPE_DICT) put_col(w, c->dict);
+        break;
+    }
+    case PT_TYPE_INT64:
+    case PT_TYPE_FLOAT64: {
+        const uint64_t *v = (const uint64_t *)c->values->data + c->offset;
+        uint64_t *d = (uint64_t *)(void *)w->p;
+        for (int64_t i = 0; i < n; i++) d[i] = v[idx[i]];
+        w->p += n * 8;
+        break;
+    }
+    case PT_TYPE_UTF8: {
+        const int64_t *o = (const int64_t *)c->values->data + c->offset;
+        const uint8_t *txt = c->bytes ? c->bytes->data : NULL;
+        int64_t *d = (int64_t *)(void *)w->p;
+        uint8_t *tb = w->p + (n + 1) * 8;
+        d[0] = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t a = o[idx[i]], len = o[idx[i] + 1] - a;
+            if (len > 0) memcpy(tb + d[i], txt + a, (size_t)len);
+            d[i + 1] = d[i] + len;
+        }
+        w->p = tb;
+        int64_t p = pad8(tbytes);
+        if (p > tbytes) memset(w->p + tbytes, 0, (size_t)(p - tbytes));
+        w->p += p;
+        break;
+    }
+    default: break;
+    }
+}
+
+/* The piece of `t` made of rows idx[0, n): its wire size, with the null
+ * counts and text sizes its columns will carry (in nulls/tbytes). */
+static int64_t piece_size(const pt_table *t, const int64_t *idx, int64_t n, int64_t *nulls,
+                          int64_t *tbytes) {
+    int64_t sz = SER_HEADER + 16;
+    int nf = t->schema->nfields;
+    for (int i = 0; i < nf; i++) sz += 8 + pad8((int64_t)strlen(t->schema->fields[i].name));
+    for (int i = 0; i < nf; i++) {
+        take_stats(t->cols[i], idx, n, &nulls[i], &tbytes[i]);
+        int64_t c = take_col_size(t->cols[i], n, nulls[i], tbytes[i]);
+        if (c < 0) return -1;
+        sz += c;
+    }
+    return sz;
+}
+
+static void put_piece(uint8_t *dst, int64_t sz, const pt_table *t, const int64_t *idx, int64_t n,
+                      const int64_t *nulls, const int64_t *tbytes) {
+    wr w = {dst + SER_HEADER};
+    int nf = t->schema->nfields;
+    put_i64(&w, n);
+    put_u32(&w, (uint32_t)nf);
+    put_u32(&w, 0);
+    for (int i = 0; i < nf; i++) {
+        const pt_field *f = &t->schema->fields[i];
+        int64_t nl = (int64_t)strlen(f->name);
+        put_u32(&w, (uint32_t)nl);
+        uint8_t tb[4] = {(uint8_t)f->type, 0, 0, 0};
+        memcpy(w.p, tb, 4);
+        w.p += 4;
+        put_bytes(&w, f->name, nl);
+    }
+    for (int i = 0; i < nf; i++) put_col_take(&w, t->cols[i], idx, n, nulls[i], tbytes[i]);
+    int64_t payload = sz - SER_HEADER;
+    uint32_t flags = PT__SER_CRC;
+    uint32_t crc = pt_crc32c(0, dst + SER_HEADER, (size_t)payload);
+    memcpy(dst, SER_MAGIC, 4);
+    memcpy(dst + 4, &flags, 4);
+    memcpy(dst + 8, &crc, 4);
+    memset(dst + 12, 0, 4);
+    memcpy(dst + 16, &payload, 8);
+}
+
+/* Routes row i of part p to rank dest[p][i]: one stable counting sort of
+ * row numbers per part, then every piece is sized and written straight into
+ * one send buffer, ranks in order and parts in order within a rank (the
+ * message layout unpack_received expects). */
+static pt_status route_pack(pt_mem *mem, int size, pt_table *const *parts, int64_t nparts,
+                            uint32_t *const *dest, int64_t *send_counts, uint8_t **buf,
+                            int64_t *total_out, int64_t *rows_sent, double *pack_s,
+                            const char *fn, pt_error *err) {
+    *buf = NULL;
+    *total_out = 0;
+    int nf = nparts > 0 ? parts[0]->schema->nfields : 0;
+    int64_t npieces = nparts * size;
+    int64_t **idx = pt_calloc((size_t)(nparts ? nparts : 1), sizeof *idx);
+    int64_t *start = pt_calloc((size_t)npieces + 1, sizeof *start); /* piece row ranges */
+    int64_t *len = pt_calloc((size_t)npieces + 1, sizeof *len);
+    int64_t *psz = pt_calloc((size_t)npieces + 1, sizeof *psz);
+    int64_t *nulls = pt_calloc((size_t)npieces * (size_t)(nf ? nf : 1) + 1, sizeof *nulls);
+    int64_t *tbytes = pt_calloc((size_t)npieces * (size_t)(nf ? nf : 1) + 1, sizeof *tbytes);
+    int64_t *cnt = pt_calloc((size_t)size + 1, sizeof *cnt);
+    pt_status st = PT_OK;
+    if (!idx || !start || !len || !psz || !nulls || !tbytes || !cnt)
+        st = pt_error_set(err, PT_ENOMEM, "%s: out of memory", fn);
+    int64_t total = 0;
+    for (int64_t p = 0; p < nparts && st == PT_OK; p++) {
+        int64_t n = parts[p]->nrows;
+        if (n == 0) continue;
+        idx[p] = pt_malloc((size_t)n * sizeof **idx);
+        if (!idx[p]) {
+            st = pt_error_set(err, PT_ENOMEM, "%s: out of memory routing %lld rows", fn,
+                              (long long)n);
+            break;
+        }
+        memset(cnt, 0, ((size_t)size + 1) * sizeof *cnt);
+        const uint32_t *d = dest[p];
+        for (int64_t i = 0; i < n; i++) cnt[d[i] + 1]++;
+        for (int r = 0; r < size; r++) len[(int64_t)r * nparts + p] = cnt[r + 1];
+        for (int r = 0; r < size; r++) cnt[r + 1] += cnt[r];
+        for (int r = 0; r < size; r++) start[(int64_t)r * nparts + p] = cnt[r];
+        for (int64_t i = 0; i < n; i++) idx[p][cnt[d[i]]++] = i;
+        for (int r = 0; r < size; r++) {
+            int64_t k = (int64_t)r * nparts + p;
+            if (len[k] == 0) continue;
+            psz[k] = piece_size(parts[p], idx[p] + start[k], len[k], nulls + k * nf,
+                                tbytes + k * nf);
+            if (psz[k] < 0) {
+                st = pt_error_set(err, PT_EINVAL, "%s: part %lld is malformed", fn, (long long)p);
+                break;
+            }
+            send_counts[r] += psz[k];
+            total += psz[k];
+            *rows_sent += len[k];
+        }
+    }
+    uint8_t *b = NULL;
+    if (st == PT_OK) st = pt_mem_reserve(mem, total, "exchange send buffer", err);
+    if (st == PT_OK) {
+        b = pt_malloc((size_t)(total > 0 ? total : 1));
+        if (!b) {
+            pt_mem_release(mem, total);
+            st = pt_error_set(err, PT_ENOMEM, "%s: out of memory for a %lld-byte send buffer", fn,
+                              (long long)total);
+        }
+    }
+    int64_t at = 0;
+    double t0 = pt_now_s();
+    for (int64_t k = 0; st == PT_OK && k < npieces; k++) {
+        if (len[k] == 0) continue;
+        int64_t p = k % nparts;
+        put_piece(b + at, psz[k], parts[p], idx[p] + start[k], len[k], nulls + k * nf,
+                  tbytes + k * nf);
+        at += psz[k];
+    }
+    *pack_s = pt_now_s() - t0;
+    for (int64_t p = 0; idx && p < nparts; p++) pt_free(idx[p]);
+    pt_free(idx);
+    pt_free(start);
+    pt_free(len);
+    pt_free(psz);
+    pt_free(nulls);
+    pt_free(tbytes);
+    pt_free(cnt);
+    if (st != PT_OK) return st;
+    *buf = b;
+    *total_out = total;
+    return PT_OK;
+}
+
 static _Thread_local pt__dist_stats t_stats;
 
 void pt__dist_last_stats(pt__dist_stats *out) { *out = t_stats; }
@@ -905,8 +1111,6 @@ static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
                                  pt_table **out, pt_error *err) {
     int size = pt_comm_size(c);
     pt_mem *mem = ctx_mem(ctx);
-    int64_t npieces = nparts * size;
-    pt_table **pieces = NULL;
     int64_t *send_counts = pt_calloc((size_t)size, sizeof *send_counts);
     int64_t *recv_counts = pt_calloc((size_t)size, sizeof *recv_counts);
     uint8_t *send = NULL;
@@ -916,20 +1120,11 @@ static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
     pt__dist_stats *ss = &t_stats;
     memset(ss, 0, sizeof *ss);
     double t0 = pt_now_s();
-    if (st == PT_OK) {
-        pieces = pt_calloc((size_t)npieces, sizeof *pieces);
-        if (!pieces || !send_counts || !recv_counts)
-            st = pt_error_set(err, PT_ENOMEM, "%s: out of memory", fn);
-    }
-    if (st == PT_OK) st = route_pieces(mem, size, parts, nparts, dest, pieces, fn, err);
-    double t1 = pt_now_s();
+    if (st == PT_OK && (!send_counts || !recv_counts))
+        st = pt_error_set(err, PT_ENOMEM, "%s: out of memory", fn);
     if (st == PT_OK)
-        st = pack(mem, pieces, npieces, nparts, send_counts, &send, &total, fn, err);
-    for (int64_t i = 0; pieces && i < npieces; i++) {
-        if (pieces[i]) ss->rows_sent += pieces[i]->nrows;
-        pt_table_free(pieces[i]);
-    }
-    pt_free(pieces);
+        st = route_pack(mem, size, parts, nparts, dest, send_counts, &send, &total,
+                        &ss->rows_sent, &ss->pack_s, fn, err);
     double t2 = pt_now_s();
     st = agree(c, fn, st, err);
     double t2b = pt_now_s();
@@ -947,8 +1142,7 @@ static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
         recv = NULL;
     }
     double t4 = pt_now_s();
-    ss->route_s = t1 - t0;
-    ss->pack_s = t2 - t1;
+    ss->route_s = t2 - t0 - ss->pack_s;
     ss->sync_s = t2b - t2;
     ss->exchange_s = t3 - t2b;
     ss->unpack_s = t4 - t3;
