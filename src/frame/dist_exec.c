@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "frame/dist.h"
 #include "frame/expr.h"
@@ -942,8 +943,36 @@ static pt_status deval(dctx *D, pt_frame *f, dres *out, pt_error *err) {
     }
 }
 
+/* Bytes of the files the plan reads. */
+static int64_t file_bytes(const pt_frame *f) {
+    if (!f) return 0;
+    int64_t b = file_bytes(f->in[0]) + file_bytes(f->in[1]);
+    struct stat sb;
+    for (int i = 0; f->kind == PT__N_SCAN_CSV && i < f->npaths; i++)
+        if (stat(f->paths[i], &sb) == 0) b += (int64_t)sb.st_size;
+    if (f->kind == PT__N_SCAN_NATIVE && f->native_path && stat(f->native_path, &sb) == 0)
+        b += (int64_t)sb.st_size;
+    return b;
+}
+
 pt_status pt__dist_collect(pt_frame *f, bool everywhere, pt_table **out, pt_error *err) {
     *out = NULL;
+    /* Intermediate results are held in memory, a part per rank: a plan
+     * whose files would give each rank more than half its budget is better
+     * run out of core (the same decision on every rank: no message). */
+    int64_t limit = pt_mem_limit(pt_ctx_mem(f->ctx));
+    int nr = pt_comm_size(pt_ctx_comm(f->ctx));
+    if (limit > 0) {
+        int64_t share = file_bytes(f) / (nr > 0 ? nr : 1);
+        if (share > limit / 2) {
+            char a[32], b[32];
+            return pt_error_set(err, PT_EBUDGET,
+                                "each rank's share of the input (%s) is over half its memory "
+                                "budget (%s)",
+                                pt_format_bytes((double)share, a, sizeof a),
+                                pt_format_bytes((double)limit, b, sizeof b));
+        }
+    }
     dctx D = {f->ctx, pt_ctx_comm(f->ctx), 0, 1};
     D.rank = pt_comm_rank(D.c);
     D.size = pt_comm_size(D.c);

@@ -1823,6 +1823,16 @@ static pt_status open_optimized(pt_frame *f, pt_frame **opt, pt__stream **s, pt_
     return st;
 }
 
+/* Distributed plans hold each rank's part of every intermediate result in
+ * memory; when that does not fit a rank's budget the plan runs as in one
+ * process (streaming, spilling) instead, on every rank that needs it. */
+static void out_of_core_note(pt_frame *f, const pt_error *err) {
+    if (pt_comm_rank(pt_ctx_comm(f->ctx)) == 0)
+        pt_log_warn("the distributed plan does not fit each rank's memory budget (%s); running "
+                    "it out of core in each process instead",
+                    err ? err->msg : "budget exceeded");
+}
+
 static pt_status collect(pt_frame *f, bool everywhere, pt_table **out, pt_error *err) {
     *out = NULL;
     pt_frame *opt;
@@ -1830,6 +1840,22 @@ static pt_status collect(pt_frame *f, bool everywhere, pt_table **out, pt_error 
     if (f && pt__dist_active(f)) {
         PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
         pt_status st = pt__dist_collect(opt, everywhere, out, err);
+        if (st != PT_EBUDGET) {
+            pt_frame_free(opt);
+            return st;
+        }
+        /* Every rank got the same PT_EBUDGET (the ranks agree on it). */
+        out_of_core_note(f, err);
+        if (!everywhere && pt_comm_rank(pt_ctx_comm(f->ctx)) != 0) {
+            st = pt__parts_concat(f->ctx, NULL, 0, opt->schema, out, err);
+            pt_frame_free(opt);
+            return st;
+        }
+        st = pt__stream_open(opt, &s, err);
+        if (st == PT_OK) {
+            st = pt__stream_collect(s, opt->schema, out, err);
+            pt__stream_free(s);
+        }
         pt_frame_free(opt);
         return st;
     }
@@ -1848,28 +1874,45 @@ pt_status pt_frame_collect_root(pt_frame *f, pt_table **out, pt_error *err) {
     return collect(f, false, out, err);
 }
 
-/* Distributed: the result is gathered to rank 0, which writes the file;
- * the ranks then agree on how the write went. */
+/* Writes table t as CSV to path. */
+static pt_status write_table_csv(const pt_table *t, const char *path, const pt_csv_write_opts *opts,
+                                 pt_error *err) {
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return pt_error_set(err, PT_EIO, "%s: cannot create: %s", path, strerror(errno));
+    pt_status st = pt_csv_write_file(t, fp, 1, opts, err);
+    if (fclose(fp) != 0 && st == PT_OK)
+        st = pt_error_set(err, PT_EIO, "%s: write failed: %s", path, strerror(errno));
+    if (st != PT_OK) remove(path);
+    return st;
+}
+
+static pt_status write_csv_local(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
+                                 pt_error *err);
+
+/* Distributed: when every rank names the same file, the result is gathered
+ * to rank 0, which writes it; when the ranks name different files (a
+ * per-process temporary directory, say), each writes the whole result to
+ * its own. The ranks then agree on how the writes went. */
 static pt_status write_csv_dist(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
                                 pt_error *err) {
+    pt_comm *c = pt_ctx_comm(f->ctx);
+    int64_t h[2] = {(int64_t)(pt_hash_bytes(path, strlen(path), 7) >> 1), 0};
+    h[1] = -h[0];
+    PT_RETURN_NOT_OK(pt_comm_allreduce(c, h, 2, PT_DTYPE_INT64, PT_REDOP_MAX, err));
+    bool same = h[0] == -h[1];
+    bool writer = !same || pt_comm_rank(c) == 0;
     pt_frame *opt;
     PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
     pt_table *t = NULL;
-    pt_status st = pt__dist_collect(opt, false, &t, err);
+    pt_status st = pt__dist_collect(opt, !same, &t, err);
     pt_frame_free(opt);
-    if (st != PT_OK) return st;
-    pt_comm *c = pt_ctx_comm(f->ctx);
-    if (pt_comm_rank(c) == 0) {
-        FILE *fp = fopen(path, "wb");
-        if (!fp) {
-            st = pt_error_set(err, PT_EIO, "%s: cannot create: %s", path, strerror(errno));
-        } else {
-            st = pt_csv_write_file(t, fp, 1, opts, err);
-            if (fclose(fp) != 0 && st == PT_OK)
-                st = pt_error_set(err, PT_EIO, "%s: write failed: %s", path, strerror(errno));
-            if (st != PT_OK) remove(path);
-        }
+    if (st == PT_EBUDGET) {
+        /* No collective from here: the writers stream the plan alone. */
+        out_of_core_note(f, err);
+        return writer ? write_csv_local(f, path, opts, err) : PT_OK;
     }
+    if (st != PT_OK) return st;
+    if (writer) st = write_table_csv(t, path, opts, err);
     pt_table_free(t);
     int64_t bad = st != PT_OK;
     pt_error cerr;
@@ -1879,15 +1922,20 @@ static pt_status write_csv_dist(pt_frame *f, const char *path, const pt_csv_writ
         return cs;
     }
     if (bad && st == PT_OK)
-        return pt_error_set(err, PT_EIO, "%s: rank 0 could not write the result", path);
+        return pt_error_set(err, PT_EIO, "%s: another rank could not write its result", path);
     return st;
 }
 
 pt_status pt_frame_write_csv(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
                              pt_error *err) {
+    if (f && path && pt__dist_active(f)) return write_csv_dist(f, path, opts, err);
+    return write_csv_local(f, path, opts, err);
+}
+
+static pt_status write_csv_local(pt_frame *f, const char *path, const pt_csv_write_opts *opts,
+                                 pt_error *err) {
     pt_frame *opt;
     pt__stream *s;
-    if (f && path && pt__dist_active(f)) return write_csv_dist(f, path, opts, err);
     PT_RETURN_NOT_OK(open_optimized(f, &opt, &s, err));
     FILE *fp = fopen(path, "wb");
     pt_status st = PT_OK;
