@@ -14,31 +14,7 @@
 #include "comm/comm_internal.h"
 #include "partita.h"
 
-static int g_rank, g_size, g_fail;
-static pt_error g_err;
-
-#define EXPECT(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            g_fail++;                                                          \
-            fprintf(stderr, "rank %d: %s:%d: FAILED %s: ", g_rank, __FILE__,   \
-                    __LINE__, #cond);                                          \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
-
-/* A failed call leaves the comm unusable for the rest of the suite. */
-#define OK(call)                                                                \
-    do {                                                                       \
-        pt_status ok__s = (call);                                              \
-        if (ok__s != PT_OK) {                                                  \
-            fprintf(stderr, "rank %d: %s:%d: %s -> %s: %s\n", g_rank, __FILE__, \
-                    __LINE__, #call, pt_status_name(ok__s), g_err.msg);        \
-            g_fail++;                                                          \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
+#include "mpi_check.h"
 
 static unsigned char pat(int a, int b, int64_t k) { return (unsigned char)(a * 17 + b * 5 + k * 3 + 1); }
 
