@@ -78,5 +78,13 @@ int cli_cmd_stats(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_sql(int argc, char **argv);
 int cli_cmd_launch(int argc, char **argv);
+/* ML: gen classify|regress|blobs (cli_gen_ml.c); cli_gen_ml_kind tells
+ * whether a gen data set name is one of them. */
+bool cli_gen_ml_kind(const char *name);
+int cli_cmd_gen_ml(int argc, char **argv);
+/* ML: train, predict, eval (cli_train.c). */
+int cli_cmd_train(int argc, char **argv);
+int cli_cmd_predict(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 
 #endif

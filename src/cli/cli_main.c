@@ -17,11 +17,14 @@ static void main_usage(FILE *out) {
             "\n"
             "Commands:\n"
             "  info     version, build options, threads, memory budget, MPI\n"
-            "  gen      generate a data set (classic, g1) as CSV\n"
+            "  gen      generate a data set (classic, g1, j1; classify, regress, blobs)\n"
             "  head     show the first rows of a CSV file\n"
             "  stats    column statistics of a CSV file, streamed in bounded memory\n"
             "  sql      run a SQL query over CSV files (lazy, parallel, out of core)\n"
             "  demo     a guided tour: generate, partition, compute in parallel, stream\n"
+            "  train    train linreg, logreg, kmeans or mlp (data-parallel under MPI)\n"
+            "  predict  predictions of a saved model\n"
+            "  eval     metrics of a saved model on labelled data\n"
             "  launch   run a command on N processes with mpirun (launch -n 4 -- info)\n"
             "\n"
             "Run 'partita COMMAND --help' for a command's options.\n",
@@ -117,6 +120,8 @@ int cli_cmd_gen(int argc, char **argv) {
         {GEN_OUT, "output", 'o', "FILE", "CSV file to write (required)"},
         {0, NULL, 0, NULL, NULL},
     };
+    for (int i = 1; i < argc; i++) /* training sets: cli_gen_ml.c */
+        if (cli_gen_ml_kind(argv[i])) return cli_cmd_gen_ml(argc, argv);
     cli_parser p;
     cli_parser_init(&p, "gen", argc, argv, opts);
     int64_t rows = 1000000, groups = 100, seed = 42;
@@ -133,6 +138,8 @@ int cli_cmd_gen(int argc, char **argv) {
                    "  g1       id1..id6, v1..v3: the db-benchmark group-by data\n"
                    "  j1       the db-benchmark join data: FILE_x.csv, FILE_small.csv,\n"
                    "           FILE_medium.csv, FILE_big.csv (built in memory, then written)\n"
+                   "  classify, regress, blobs  training sets as libsvm or CSV (see\n"
+                   "           'partita gen classify --help')\n"
                    "The same seed gives the same file whatever the thread count.\n");
             cli_print_options(stdout, opts);
             return 0;
@@ -422,7 +429,8 @@ int main(int argc, char **argv) {
     } cmds[] = {
         {"info", cli_cmd_info}, {"gen", cli_cmd_gen},   {"head", cli_cmd_head},
         {"stats", cli_cmd_stats}, {"demo", cli_cmd_demo}, {"sql", cli_cmd_sql},
-        {"launch", cli_cmd_launch},
+        {"launch", cli_cmd_launch}, {"train", cli_cmd_train}, {"predict", cli_cmd_predict},
+        {"eval", cli_cmd_eval},
     };
     if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("partita %s\n", pt_version());

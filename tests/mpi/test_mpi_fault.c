@@ -71,21 +71,25 @@ static void *killer(void *arg) {
     return NULL;
 }
 
-/* True when the "waiting for rank(s) ..." list of msg has rank r (a rank
- * that gave up on its own may be listed with the lost one). */
+/* True when what msg says it was waiting for ("waiting for rank 3",
+ * "ranks 1, 3", "data to or from rank 3") names rank r (a rank that gave up
+ * on its own may be listed with the lost one). */
 static bool names_rank(const char *msg, int r) {
-    const char *p = strstr(msg, "for rank");
-    if (!p) return false;
-    p += 8;
-    if (*p == 's') p++;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || (*p == 'a' && strncmp(p, "and", 3) == 0)) p += *p == 'a' ? 3 : 1;
-        if (*p < '0' || *p > '9') return false;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (v == r) return true;
-        p = end;
+    const char *p = strstr(msg, "waiting for");
+    while (p && (p = strstr(p, "rank")) != NULL) {
+        p += 4;
+        if (*p == 's') p++;
+        for (;;) {
+            while (*p == ' ' || *p == ',') p++;
+            if (strncmp(p, "and ", 4) == 0) p += 4;
+            if (*p < '0' || *p > '9') break;
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (v == r) return true;
+            p = end;
+        }
     }
+    return false;
 }
 
 /* Distributed queries until one fails; the last rank dies during them. */
