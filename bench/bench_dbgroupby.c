@@ -7,6 +7,8 @@
  * distributed over the ranks (each scans its share of the rows), the time
  * of a run is the slowest rank's, and rank 0 also prints the seconds spent
  * exchanging rows and agreeing (exchange=, the slowest rank's). */
+#include <limits.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,11 @@
 #include "frame/plan.h"
 
 int main(int argc, char **argv) {
+    /* As the partita command does (cli_main.c): freed blocks stay in the
+     * heap for reuse rather than being unmapped and faulted in again. */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_TOP_PAD, 64 << 20);
     if (argc < 3) {
         fprintf(stderr, "usage: bench_dbgroupby FILE QUERIES.sql [THREADS] [REPEAT]\n");
         return 2;

@@ -39,21 +39,36 @@ q="$here/../tests/data/dbbench/groupby.sql"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 say "# scale-out: db-benchmark group-by q1-q10 + sort, G1 $rows rows, $(nproc) cores, $threads thread(s) per rank, best of $repeat ($(date -u +%Y-%m-%d))"
-"$build/bench/bench_dbgroupby" "$g1" "$q" "$threads" "$repeat" >"$tmp/plain" 2>"$tmp/plain.err" ||
-    { cat "$tmp/plain.err"; exit 1; }
+# Timings on a shared VM drift by 10% between runs: the plain and the
+# one-rank runs alternate three times (best of all), so the mpirun -n 1
+# overhead compares like with like.
+for r in 1 2 3; do
+    "$build/bench/bench_dbgroupby" "$g1" "$q" "$threads" "$repeat" >"$tmp/plain.$r" 2>"$tmp/plain.err" ||
+        { cat "$tmp/plain.err"; exit 1; }
+    case " $ranks " in *" 1 "*)
+        mpirun --oversubscribe -n 1 "$build/bench/bench_dbgroupby" "$g1" "$q" "$threads" "$repeat" \
+            >"$tmp/n1.$r" 2>"$tmp/n1.err" || { cat "$tmp/n1.err"; exit 1; } ;;
+    esac
+done
 for n in $ranks; do
+    [ "$n" = 1 ] && continue
     mpirun --oversubscribe -n "$n" "$build/bench/bench_dbgroupby" "$g1" "$q" "$threads" "$repeat" \
-        >"$tmp/n$n" 2>"$tmp/n$n.err" || { cat "$tmp/n$n.err"; exit 1; }
+        >"$tmp/n$n.1" 2>"$tmp/n$n.err" || { cat "$tmp/n$n.err"; exit 1; }
 done
 /usr/bin/env python3 - "$tmp" "$ranks" <<'EOF' | tee -a "$out"
 import re, sys
 tmp, ranks = sys.argv[1], [int(r) for r in sys.argv[2].split()]
-def load(path):
+import glob
+def load(prefix):
     res = {}
-    for line in open(path):
-        m = dict(re.findall(r'(\w+)=(\S+)', line))
-        if 'question' in m:
-            res[m['question']] = (float(m['seconds']), float(m.get('exchange', 0)))
+    for path in sorted(glob.glob(prefix + ".*")):
+        for line in open(path):
+            m = dict(re.findall(r'(\w+)=(\S+)', line))
+            if 'question' in m:
+                v = (float(m['seconds']), float(m.get('exchange', 0)))
+                q = m['question']
+                if q not in res or v[0] < res[q][0]:
+                    res[q] = v
     return res
 plain = load(f"{tmp}/plain")
 runs = {n: load(f"{tmp}/n{n}") for n in ranks}

@@ -549,6 +549,36 @@ TEST(dense_equals_sparse) {
     ds_free(s);
 }
 
+/* Sparse rows with few distinct values (pixel-like levels) take the packed
+ * one-byte-code kernel; it must give exactly the bits of the plain CSR one
+ * (the same doubles summed in the same order). */
+TEST(packed_values_same_bits) {
+    pt_dataset *d = gen(2000, 12, 1, 43), *s = to_sparse(d);
+    for (int64_t k = 0; k < s->indptr[s->nrows]; k++)
+        s->values[k] = round(s->values[k] * 8.0) / 8.0; /* a few dozen levels */
+    for (int kind = 0; kind < 2; kind++) {
+        pt_train_opts o;
+        pt_train_opts_init(&o, kind ? PT_MODEL_LOGREG : PT_MODEL_LINREG);
+        o.reg_param = 0.01;
+        o.max_iter = 60;
+        pt_model *a = train_ok(&o, s);
+        pt__linear_pack_values = 0;
+        pt_model *b = train_ok(&o, s);
+        pt__linear_pack_values = 1;
+        CHECK(a && b);
+        if (a && b) {
+            CHECK(a->nparams == b->nparams && a->iterations == b->iterations);
+            CHECK_MSG(memcmp(a->params, b->params, (size_t)a->nparams * sizeof(double)) == 0,
+                      "packed and plain CSR differ (%s): %.17g vs %.17g",
+                      kind ? "logreg" : "linreg", a->params[0], b->params[0]);
+        }
+        pt_model_free(a);
+        pt_model_free(b);
+    }
+    ds_free(d);
+    ds_free(s);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Determinism, mini-batch solvers                                          */
 /* ------------------------------------------------------------------------ */

@@ -26,6 +26,7 @@
 #include "ml/ml_linear.h"
 
 int64_t pt__linear_chunk_rows = 4096;
+int pt__linear_pack_values = 1;
 
 #define LBFGS_HISTORY 10
 /* Rows per pair of BLAS products in the dense multinomial kernel. */
@@ -69,6 +70,14 @@ struct lin {
     int64_t width, part_width, group;
     const int64_t *sel; /* rows of a mini-batch, or NULL: every local row */
     int64_t nsel;
+    /* CSR values as one-byte codes into vtab, and column indices as 16 bits,
+     * when there are at most 256 distinct values and 65536 columns (images:
+     * pixel levels): a quarter of the bytes per stored value for the
+     * memory-bound binary/regression kernel, with the same doubles. */
+    uint8_t *vcode;
+    uint16_t *vidx;
+    double vtab[256];
+    int64_t vbytes;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -186,17 +195,31 @@ static pt_status kern_one(lin *L, int64_t a, int64_t b, double *out, pt_error *e
             for (int64_t j = 0; j < p; j++) G[j] += r * xi[j];
         } else {
             int64_t s = d->indptr[i], e = d->indptr[i + 1];
-            const int32_t *ix = d->indices;
-            const double *v = d->values;
             m = b0;
-            for (int64_t k = s; k < e; k++) m += v[k] * w[ix[k]];
-            if (reg) {
-                r = m - y;
-                loss += 0.5 * r * r;
+            if (L->vcode) {
+                const uint8_t *vc = L->vcode;
+                const uint16_t *ix = L->vidx;
+                const double *tab = L->vtab;
+                for (int64_t k = s; k < e; k++) m += tab[vc[k]] * w[ix[k]];
+                if (reg) {
+                    r = m - y;
+                    loss += 0.5 * r * r;
+                } else {
+                    loss += logistic(m, y, &r);
+                }
+                for (int64_t k = s; k < e; k++) G[ix[k]] += r * tab[vc[k]];
             } else {
-                loss += logistic(m, y, &r);
+                const int32_t *ix = d->indices;
+                const double *v = d->values;
+                for (int64_t k = s; k < e; k++) m += v[k] * w[ix[k]];
+                if (reg) {
+                    r = m - y;
+                    loss += 0.5 * r * r;
+                } else {
+                    loss += logistic(m, y, &r);
+                }
+                for (int64_t k = s; k < e; k++) G[ix[k]] += r * v[k];
             }
-            for (int64_t k = s; k < e; k++) G[ix[k]] += r * v[k];
         }
         gb += r;
     }
@@ -471,6 +494,9 @@ static void zero_point(lin *L) {
 }
 
 static void lin_free(lin *L) {
+    pt_free(L->vcode);
+    pt_free(L->vidx);
+    pt_mem_release(L->mem, L->vbytes);
     pt_free(L->inv_std);
     pt_free(L->mean);
     pt_free(L->counts);
@@ -509,6 +535,60 @@ static const char *check_shape(const pt_dataset *d) {
 static pt_status reduce_max(pt_comm *comm, double *v, int64_t n, pt_error *err) {
     if (!comm || pt_comm_size(comm) <= 1) return PT_OK;
     return pt_comm_allreduce(comm, v, n, PT_DTYPE_FLOAT64, PT_REDOP_MAX, err);
+}
+
+/* Builds vcode/vidx when the local CSR rows have at most 256 distinct
+ * values (compared by bits, so -0.0 and 0.0 stay apart and every double is
+ * kept exactly) and fewer than 65537 columns; otherwise, or when the budget
+ * has no room, the kernel reads the CSR arrays as they are. Local only:
+ * results are the same bits either way. */
+static void pack_values(lin *L) {
+    const pt_dataset *d = L->d;
+    if (!pt__linear_pack_values || !d->sparse || d->nrows == 0 || L->kind == LIN_MULTI ||
+        d->nfeatures > 65536)
+        return;
+    if (d->indptr[0] != 0) return;
+    int64_t nnz = d->indptr[d->nrows];
+    if (nnz <= 0) return;
+    enum { SLOTS = 1024 };
+    uint64_t keys[SLOTS];
+    int16_t code[SLOTS];
+    memset(keys, 0, sizeof keys);
+    memset(code, -1, sizeof code);
+    int n = 0;
+    const double *v = d->values;
+    for (int64_t k = 0; k < nnz; k++) {
+        uint64_t b;
+        memcpy(&b, &v[k], 8);
+        uint64_t h = (pt_splitmix64(b) >> 20) & (SLOTS - 1);
+        while (code[h] >= 0 && keys[h] != b) h = (h + 1) & (SLOTS - 1);
+        if (code[h] >= 0) continue;
+        if (n == 256) return;
+        keys[h] = b;
+        code[h] = (int16_t)n;
+        L->vtab[n++] = v[k];
+    }
+    int64_t bytes = nnz * 3;
+    if (pt_mem_reserve(L->mem, bytes, "packed training values", NULL) != PT_OK) return;
+    uint8_t *vc = pt_malloc((size_t)nnz);
+    uint16_t *vi = pt_malloc((size_t)nnz * sizeof *vi);
+    if (!vc || !vi) {
+        pt_free(vc);
+        pt_free(vi);
+        pt_mem_release(L->mem, bytes);
+        return;
+    }
+    for (int64_t k = 0; k < nnz; k++) {
+        uint64_t b;
+        memcpy(&b, &v[k], 8);
+        uint64_t h = (pt_splitmix64(b) >> 20) & (SLOTS - 1);
+        while (keys[h] != b) h = (h + 1) & (SLOTS - 1);
+        vc[k] = (uint8_t)code[h];
+        vi[k] = (uint16_t)d->indices[k];
+    }
+    L->vcode = vc;
+    L->vidx = vi;
+    L->vbytes = bytes;
 }
 
 static pt_status lin_setup(lin *L, const pt_train_opts *o, const pt_dataset *d, pt_error *err) {
@@ -686,6 +766,7 @@ static pt_status lin_setup(lin *L, const pt_train_opts *o, const pt_dataset *d, 
     }
     pt_free(r1);
     if (!L->center) memset(L->mean, 0, (size_t)p * sizeof(double));
+    pack_values(L);
     return PT_OK;
 }
 

@@ -12,6 +12,9 @@
  * chunks are added in chunk order, so results depend on this value but not
  * on the thread count; tests lower it to get many chunks from small data. */
 extern int64_t pt__linear_chunk_rows;
+/* Whether CSR values may be packed as one-byte codes (see pack_values in
+ * ml_linear.c); tests turn it off to check both paths give the same bits. */
+extern int pt__linear_pack_values;
 
 /* The smooth part of the training objective of the linear model described
  * by o (kind, family, regParam, elasticNetParam's L2 share, fitIntercept,
