@@ -426,6 +426,7 @@ static pt_status share_csv(dctx *D, pt_frame *c, pt_error *err) {
         rng[3 * i + 1] = end;
         rng[3 * i + 2] = body[3 * i + 2] + nl + snl;
     }
+    if (!pt_comm_failed(D->c)) st = agree(D, st, err); /* a read error on one rank */
     pt_free(body);
     pt_free(cnt);
     pt_free(mine);

@@ -85,8 +85,10 @@ void pt__sgd_free(pt__sgd *s);
 /* Checkpoints: files "ckpt-<step, 12 digits>.ptc" in a directory, each
  * written to a temporary name, fsynced and renamed, with a CRC32C over the
  * content; `tag` identifies the run's configuration (model kind, shapes,
- * hyper-parameters, seed, rank count) so that a checkpoint of another run
- * is never resumed. */
+ * hyper-parameters that change the path, seed, rows) so that a checkpoint
+ * of another run is never resumed. It leaves out maxIter, so that a run can
+ * be resumed for more iterations, and the rank count, since the models
+ * agree across rank counts. */
 typedef struct pt__ckpt {
     uint64_t tag;
     int64_t step, epoch;
@@ -97,7 +99,9 @@ typedef struct pt__ckpt {
     double *state; /* optimiser state: L-BFGS history, velocities, moments */
 } pt__ckpt;
 /* Writes c as the checkpoint of c->step, then deletes all but the newest
- * `keep` checkpoints in dir (creating dir when missing). */
+ * `keep` checkpoints in dir (keep <= 0: none), any checkpoint of a later
+ * step (left by an older run, it would shadow this one on resume) and
+ * leftover temporary files; dir is created when missing. */
 pt_status pt__ckpt_save(const char *dir, int keep, const pt__ckpt *c, pt_error *err);
 /* Loads the newest valid checkpoint whose tag equals `tag`; files that fail
  * their checks are skipped with a warning (logged) naming the file and why.
