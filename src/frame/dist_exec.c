@@ -25,6 +25,12 @@
  * a gathered scan comes back in file order, and sorts are stable as in one
  * process.
  *
+ * Memory: intermediate results are held in memory, a part per rank. A plan
+ * whose files would give each rank more than half its budget is refused
+ * with PT_EBUDGET before any work (the same decision everywhere), as is one
+ * that runs out of budget on the way (agreed); the callers in plan_exec.c
+ * then run it out of core in each process.
+ *
  * Failures: after each local step the ranks agree on the status (a small
  * allreduce), and the failing rank's message is broadcast, so every rank
  * returns the same error naming the rank instead of waiting for a peer
@@ -71,7 +77,7 @@ bool pt__dist_active(const pt_frame *f) {
 /* ------------------------------------------------------------------------ */
 
 /* Collective: returns PT_OK when every rank's `st` is PT_OK; otherwise the
- * lowest failing rank's error, on every rank. */
+ * error of the highest-numbered failing rank, on every rank. */
 static pt_status agree(dctx *D, pt_status st, pt_error *err) {
     /* A failed comm already told every rank (or names who is missing). */
     if (st != PT_OK && pt_comm_failed(D->c)) return st;
@@ -85,7 +91,7 @@ static pt_status agree(dctx *D, pt_status st, pt_error *err) {
         return cs;
     }
     if (who == 0) return PT_OK;
-    /* The highest failing rank reports (MAX); its message goes to all. */
+    /* That rank (the MAX) reports; its message goes to all. */
     struct {
         int64_t code;
         char msg[PT_ERROR_MSG_SIZE];
