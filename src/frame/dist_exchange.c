@@ -175,6 +175,33 @@ static void put_col(wr *w, const pt_column *c) {
     }
 }
 
+/* The row count and schema section that opens every payload. */
+static void put_schema(wr *w, const pt_schema *sc, int64_t nrows) {
+    int nf = sc->nfields;
+    put_i64(w, nrows);
+    put_u32(w, (uint32_t)nf);
+    put_u32(w, 0);
+    for (int i = 0; i < nf; i++) {
+        const pt_field *f = &sc->fields[i];
+        int64_t nl = (int64_t)strlen(f->name);
+        put_u32(w, (uint32_t)nl);
+        uint8_t tb[4] = {(uint8_t)f->type, 0, 0, 0};
+        memcpy(w->p, tb, 4);
+        w->p += 4;
+        put_bytes(w, f->name, nl);
+    }
+}
+
+/* The 24-byte header in front of a payload of `payload` bytes. */
+static void put_header(uint8_t *dst, int64_t payload, uint32_t flags) {
+    uint32_t crc = (flags & PT__SER_CRC) ? pt_crc32c(0, dst + SER_HEADER, (size_t)payload) : 0;
+    memcpy(dst, SER_MAGIC, 4);
+    memcpy(dst + 4, &flags, 4);
+    memcpy(dst + 8, &crc, 4);
+    memset(dst + 12, 0, 4);
+    memcpy(dst + 16, &payload, 8);
+}
+
 pt_status pt__table_serialize_into(const pt_table *t, uint32_t flags, uint8_t *dst, int64_t cap,
                                    int64_t *len, pt_error *err) {
     if (len) *len = 0;
@@ -190,30 +217,14 @@ pt_status pt__table_serialize_into(const pt_table *t, uint32_t flags, uint8_t *d
                             (unsigned)flags);
     wr w = {dst + SER_HEADER};
     int nf = t->schema->nfields;
-    put_i64(&w, t->nrows);
-    put_u32(&w, (uint32_t)nf);
-    put_u32(&w, 0);
-    for (int i = 0; i < nf; i++) {
-        const pt_field *f = &t->schema->fields[i];
-        int64_t nl = (int64_t)strlen(f->name);
-        put_u32(&w, (uint32_t)nl);
-        uint8_t tb[4] = {(uint8_t)f->type, 0, 0, 0};
-        memcpy(w.p, tb, 4);
-        w.p += 4;
-        put_bytes(&w, f->name, nl);
-    }
+    put_schema(&w, t->schema, t->nrows);
     for (int i = 0; i < nf; i++) put_col(&w, t->cols[i]);
     int64_t payload = (int64_t)(w.p - dst) - SER_HEADER;
     if (payload + SER_HEADER != sz)
         return pt_error_set(err, PT_EINTERNAL,
                             "pt__table_serialize_into: wrote %lld bytes, sized %lld",
                             (long long)(payload + SER_HEADER), (long long)sz);
-    uint32_t crc = (flags & PT__SER_CRC) ? pt_crc32c(0, dst + SER_HEADER, (size_t)payload) : 0;
-    memcpy(dst, SER_MAGIC, 4);
-    memcpy(dst + 4, &flags, 4);
-    memcpy(dst + 8, &crc, 4);
-    memset(dst + 12, 0, 4);
-    memcpy(dst + 16, &payload, 8);
+    put_header(dst, payload, flags);
     if (len) *len = sz;
     return PT_OK;
 }
@@ -987,27 +998,9 @@ static void put_piece(uint8_t *dst, int64_t sz, const pt_table *t, const int64_t
                       const int64_t *nulls, const int64_t *tbytes) {
     wr w = {dst + SER_HEADER};
     int nf = t->schema->nfields;
-    put_i64(&w, n);
-    put_u32(&w, (uint32_t)nf);
-    put_u32(&w, 0);
-    for (int i = 0; i < nf; i++) {
-        const pt_field *f = &t->schema->fields[i];
-        int64_t nl = (int64_t)strlen(f->name);
-        put_u32(&w, (uint32_t)nl);
-        uint8_t tb[4] = {(uint8_t)f->type, 0, 0, 0};
-        memcpy(w.p, tb, 4);
-        w.p += 4;
-        put_bytes(&w, f->name, nl);
-    }
+    put_schema(&w, t->schema, n);
     for (int i = 0; i < nf; i++) put_col_take(&w, t->cols[i], idx, n, nulls[i], tbytes[i]);
-    int64_t payload = sz - SER_HEADER;
-    uint32_t flags = PT__SER_CRC;
-    uint32_t crc = pt_crc32c(0, dst + SER_HEADER, (size_t)payload);
-    memcpy(dst, SER_MAGIC, 4);
-    memcpy(dst + 4, &flags, 4);
-    memcpy(dst + 8, &crc, 4);
-    memset(dst + 12, 0, 4);
-    memcpy(dst + 16, &payload, 8);
+    put_header(dst, sz - SER_HEADER, PT__SER_CRC);
 }
 
 /* Routes row i of part p to rank dest[p][i]: one stable counting sort of
