@@ -7,7 +7,6 @@
  */
 #include <stdint.h>
 
-#include "ml/ml_gen.h"
 #include "pt_test.h"
 
 static char *slurp(const char *path, int64_t *len) {
@@ -27,14 +26,14 @@ static char *slurp(const char *path, int64_t *len) {
     return buf;
 }
 
-static pt_status write_with_threads(const pt__gen_ml_opts *o, int threads, const char *path,
+static pt_status write_with_threads(const pt_gen_ml_opts *o, int threads, const char *path,
                                     int64_t *bytes, pt_error *err) {
     pt_ctx_opts co;
     pt_ctx_opts_init(&co);
     co.threads = threads;
     pt_ctx *ctx;
     PT_RETURN_NOT_OK(pt_ctx_new(&co, &ctx, err));
-    pt_status s = pt__gen_ml_write(ctx, o, path, bytes, err);
+    pt_status s = pt_gen_ml_write(ctx, o, path, bytes, err);
     pt_ctx_free(ctx);
     return s;
 }
@@ -60,8 +59,8 @@ static const char *parse_libsvm_line(const char *p, int64_t d, double *x, double
 
 TEST(gen_same_file_any_thread_count) {
     pt_error err;
-    pt__gen_ml_opts o;
-    pt__gen_ml_opts_init(&o, PT__GEN_CLASSIFY);
+    pt_gen_ml_opts o;
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_CLASSIFY);
     o.rows = 20011; /* not a multiple of any chunk size */
     o.features = 7;
     const char *a = pt_test_tmp("a.svm"), *b = pt_test_tmp("b.svm");
@@ -89,8 +88,8 @@ TEST(gen_same_file_any_thread_count) {
 TEST(gen_text_parses_back_to_the_rows) {
     pt_error err;
     for (int csv = 0; csv < 2; csv++) {
-        pt__gen_ml_opts o;
-        pt__gen_ml_opts_init(&o, PT__GEN_REGRESS);
+        pt_gen_ml_opts o;
+        pt_gen_ml_opts_init(&o, PT_GEN_ML_REGRESS);
         o.rows = 500;
         o.features = 5;
         o.csv = csv;
@@ -98,7 +97,7 @@ TEST(gen_text_parses_back_to_the_rows) {
         CHECK_OK(write_with_threads(&o, 2, path, NULL, &err), &err);
         double *truth;
         int64_t nt;
-        CHECK_OK(pt__gen_ml_truth(&o, &truth, &nt, &err), &err);
+        CHECK_OK(pt_gen_ml_truth(&o, &truth, &nt, &err), &err);
         CHECK_EQ_I(nt, 6);
         int64_t len;
         char *text = slurp(path, &len);
@@ -123,7 +122,7 @@ TEST(gen_text_parses_back_to_the_rows) {
                 p = parse_libsvm_line(p, 5, x, &y);
                 CHECK_MSG(p != NULL, "bad libsvm line %lld", (long long)r + 1);
             }
-            pt__gen_ml_row(&o, truth, r, gx, &gy);
+            pt_gen_ml_row(&o, truth, r, gx, &gy);
             CHECK_MSG(y == gy, "row %lld label %.17g vs %.17g", (long long)r, y, gy);
             for (int j = 0; j < 5; j++)
                 CHECK_MSG(x[j] == gx[j], "row %lld x%d %.17g vs %.17g", (long long)r, j, x[j],
@@ -149,13 +148,13 @@ static double bayes_accuracy(double s) {
 }
 
 TEST(gen_classify_statistics) {
-    pt__gen_ml_opts o;
-    pt__gen_ml_opts_init(&o, PT__GEN_CLASSIFY);
+    pt_gen_ml_opts o;
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_CLASSIFY);
     o.features = 12;
     double *w;
     int64_t nw;
     pt_error err;
-    CHECK_OK(pt__gen_ml_truth(&o, &w, &nw, &err), &err);
+    CHECK_OK(pt_gen_ml_truth(&o, &w, &nw, &err), &err);
     CHECK_EQ_I(nw, 12);
     double norm = 0;
     for (int j = 0; j < 12; j++) norm += w[j] * w[j];
@@ -164,7 +163,7 @@ TEST(gen_classify_statistics) {
     double sx = 0, sxx = 0;
     for (int64_t r = 0; r < n; r++) {
         double x[12], y, m = 0;
-        pt__gen_ml_row(&o, w, r, x, &y);
+        pt_gen_ml_row(&o, w, r, x, &y);
         for (int j = 0; j < 12; j++) m += w[j] * x[j], sx += x[j], sxx += x[j] * x[j];
         CHECK(y == 0 || y == 1);
         ones += y == 1;
@@ -184,12 +183,12 @@ TEST(gen_classify_statistics) {
 
     /* Three classes: labels in 0..2, each class present. */
     o.classes = 3;
-    CHECK_OK(pt__gen_ml_truth(&o, &w, &nw, &err), &err);
+    CHECK_OK(pt_gen_ml_truth(&o, &w, &nw, &err), &err);
     CHECK_EQ_I(nw, 36);
     int64_t count[3] = {0};
     for (int64_t r = 0; r < 3000; r++) {
         double x[12], y;
-        pt__gen_ml_row(&o, w, r, x, &y);
+        pt_gen_ml_row(&o, w, r, x, &y);
         CHECK(y == 0 || y == 1 || y == 2);
         count[(int)y]++;
     }
@@ -198,20 +197,20 @@ TEST(gen_classify_statistics) {
 }
 
 TEST(gen_regress_and_blobs_statistics) {
-    pt__gen_ml_opts o;
-    pt__gen_ml_opts_init(&o, PT__GEN_REGRESS);
+    pt_gen_ml_opts o;
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_REGRESS);
     o.features = 4;
     o.noise = 0.5;
     double *t;
     int64_t nt;
     pt_error err;
-    CHECK_OK(pt__gen_ml_truth(&o, &t, &nt, &err), &err);
+    CHECK_OK(pt_gen_ml_truth(&o, &t, &nt, &err), &err);
     CHECK(t[4] == 0.5);
     int64_t n = 20000;
     double ss = 0, s = 0;
     for (int64_t r = 0; r < n; r++) {
         double x[4], y, f = t[4];
-        pt__gen_ml_row(&o, t, r, x, &y);
+        pt_gen_ml_row(&o, t, r, x, &y);
         for (int j = 0; j < 4; j++) f += t[j] * x[j];
         s += y - f;
         ss += (y - f) * (y - f);
@@ -220,18 +219,18 @@ TEST(gen_regress_and_blobs_statistics) {
     CHECK_MSG(fabs(sqrt(ss / n) - 0.5) < 0.02, "noise sd %.4f", sqrt(ss / n));
     pt_free(t);
 
-    pt__gen_ml_opts_init(&o, PT__GEN_BLOBS);
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_BLOBS);
     o.features = 3;
     o.classes = 5;
     o.noise = 0.25;
-    CHECK_OK(pt__gen_ml_truth(&o, &t, &nt, &err), &err);
+    CHECK_OK(pt_gen_ml_truth(&o, &t, &nt, &err), &err);
     CHECK_EQ_I(nt, 15);
     for (int i = 0; i < 15; i++) CHECK(t[i] >= -10 && t[i] <= 10);
     int64_t count[5] = {0};
     double d2 = 0;
     for (int64_t r = 0; r < n; r++) {
         double x[3], y;
-        pt__gen_ml_row(&o, t, r, x, &y);
+        pt_gen_ml_row(&o, t, r, x, &y);
         int c = (int)y;
         CHECK(c >= 0 && c < 5 && c == y);
         count[c]++;
@@ -245,25 +244,25 @@ TEST(gen_regress_and_blobs_statistics) {
 
 TEST(gen_errors_name_the_option_and_path) {
     pt_error err;
-    pt__gen_ml_opts o;
-    pt__gen_ml_opts_init(&o, PT__GEN_CLASSIFY);
+    pt_gen_ml_opts o;
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_CLASSIFY);
     o.features = 0;
     CHECK(write_with_threads(&o, 1, pt_test_tmp("x.svm"), NULL, &err) == PT_EINVAL);
     CHECK(strstr(err.msg, "--features") != NULL);
-    pt__gen_ml_opts_init(&o, PT__GEN_CLASSIFY);
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_CLASSIFY);
     o.classes = 1;
     CHECK(write_with_threads(&o, 1, pt_test_tmp("x.svm"), NULL, &err) == PT_EINVAL);
     CHECK(strstr(err.msg, "--classes") != NULL);
-    pt__gen_ml_opts_init(&o, PT__GEN_BLOBS);
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_BLOBS);
     o.noise = -1;
     CHECK(write_with_threads(&o, 1, pt_test_tmp("x.svm"), NULL, &err) == PT_EINVAL);
     CHECK(strstr(err.msg, "--noise") != NULL);
-    pt__gen_ml_opts_init(&o, PT__GEN_BLOBS);
+    pt_gen_ml_opts_init(&o, PT_GEN_ML_BLOBS);
     const char *bad = "/nonexistent-dir-partita/x.svm";
     pt_status s = write_with_threads(&o, 1, bad, NULL, &err);
     CHECK(s == PT_ENOENT || s == PT_EIO);
     CHECK(strstr(err.msg, bad) != NULL);
-    pt__gen_ml_kind k;
-    CHECK(pt__gen_ml_kind_parse("blobs", &k) && k == PT__GEN_BLOBS);
-    CHECK(!pt__gen_ml_kind_parse("classic", &k));
+    pt_gen_ml_kind k;
+    CHECK(pt_gen_ml_kind_parse("blobs", &k) && k == PT_GEN_ML_BLOBS);
+    CHECK(!pt_gen_ml_kind_parse("classic", &k));
 }

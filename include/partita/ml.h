@@ -250,6 +250,53 @@ PT_API pt_status pt_metrics_regression(pt_comm *comm, int64_t n, const double *y
 PT_API pt_status pt_kmeans_cost(pt_comm *comm, pt_ctx *ctx, const pt_model *m,
                                 const pt_dataset *d, double *out, pt_error *err) PT_MUST_USE;
 
+/* ------------------------------------------------------------------------ */
+/* Synthetic training sets (partita gen classify|regress|blobs)             */
+/* ------------------------------------------------------------------------ */
+
+typedef enum pt_gen_ml_kind {
+    PT_GEN_ML_CLASSIFY = 0, /* y ~ Bernoulli(sigmoid(w.x)) or softmax over classes */
+    PT_GEN_ML_REGRESS,      /* y = w.x + b + noise */
+    PT_GEN_ML_BLOBS         /* x = centre[c] + noise, y = c */
+} pt_gen_ml_kind;
+
+typedef struct pt_gen_ml_opts {
+    pt_gen_ml_kind kind;
+    int64_t rows;     /* >= 0 */
+    int64_t features; /* >= 1 */
+    int classes;      /* classify: >= 2 (default 2); blobs: centres (default 3) */
+    double scale;     /* classify: norm of each weight row (default 3, which makes the
+                         Bayes accuracy of the binary problem about 0.836) */
+    double noise;     /* regress: sd of the noise (default 0.1); blobs: sd of a
+                         cluster (default 1) */
+    uint64_t seed;
+    bool csv;         /* CSV with a header "label,x1,...,xd"; else libsvm */
+} pt_gen_ml_opts;
+
+PT_API void pt_gen_ml_opts_init(pt_gen_ml_opts *o, pt_gen_ml_kind kind);
+/* "classify", "regress" or "blobs"; false for any other name. */
+PT_API bool pt_gen_ml_kind_parse(const char *name, pt_gen_ml_kind *out);
+
+/* Values are written with 4 decimals, and labels computed from those
+ * rounded values, so that the file is exactly the data the truth describes.
+ * libsvm rows omit zero values; binary labels are -1/+1 in libsvm and 0/1
+ * in CSV; classes and clusters are 0..k-1. Row r depends only on (seed, r),
+ * so the file is the same whatever the thread count. Errors: PT_EINVAL
+ * naming the option, PT_EIO/PT_ENOENT naming the path, PT_ENOMEM. */
+PT_API pt_status pt_gen_ml_write(pt_ctx *ctx, const pt_gen_ml_opts *o, const char *path,
+                           int64_t *bytes_out, pt_error *err);
+
+/* The parameters the data were drawn from, pt_malloc'ed into *out (free
+ * with pt_free), *n values:
+ *   classify: classes rows of features weights (one row when binary);
+ *   regress: features weights then the intercept;
+ *   blobs: classes rows of features centre coordinates. */
+PT_API pt_status pt_gen_ml_truth(const pt_gen_ml_opts *o, double **out, int64_t *n, pt_error *err);
+
+/* Row r of the data set into x[features] (rounded as written) and *y. */
+PT_API void pt_gen_ml_row(const pt_gen_ml_opts *o, const double *truth, int64_t r, double *x,
+                    double *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "../ml/ml_gen.h"
 
 enum { DEMO_ROWS = 1, DEMO_DIR };
 
@@ -237,13 +236,13 @@ static pt_status demo_train(pt_ctx *ctx, const char *dir, int64_t rows, int *sam
     if ((size_t)snprintf(path, sizeof path, "%s/classify.svm", dir) >= sizeof path ||
         (size_t)snprintf(mpath, sizeof mpath, "%s/logreg.model", dir) >= sizeof mpath)
         return pt_error_set(err, PT_EINVAL, "--dir: path too long: %s", dir);
-    pt__gen_ml_opts go;
-    pt__gen_ml_opts_init(&go, PT__GEN_CLASSIFY);
+    pt_gen_ml_opts go;
+    pt_gen_ml_opts_init(&go, PT_GEN_ML_CLASSIFY);
     go.rows = rows;
     go.features = 20;
     pt_status s;
     double t0 = pt_now_s();
-    if ((s = pt__gen_ml_write(ctx, &go, path, NULL, err)) != PT_OK) return s;
+    if ((s = pt_gen_ml_write(ctx, &go, path, NULL, err)) != PT_OK) return s;
     printf("  wrote %s in %.3f s:\n  %lld rows x 20 features, y ~ Bernoulli(sigmoid(w.x)) with "
            "|w| = 3, so no\n  model can beat an accuracy of about 0.836 on it.\n",
            path, pt_now_s() - t0, (long long)rows);

@@ -1,18 +1,17 @@
 /*
  * cli_gen_ml.c - `partita gen classify|regress|blobs`: the synthetic
- * training sets of the ML layer (see src/ml/ml_gen.h) as libsvm or CSV.
+ * training sets of the ML layer (see include/partita/ml.h) as libsvm or CSV.
  * `partita gen` hands these kinds over to this file.
  */
 #include <string.h>
 
 #include "cli.h"
-#include "../ml/ml_gen.h"
 
 enum { GM_ROWS = 1, GM_FEATURES, GM_CLASSES, GM_SCALE, GM_NOISE, GM_SEED, GM_FORMAT, GM_OUT };
 
 bool cli_gen_ml_kind(const char *name) {
-    pt__gen_ml_kind k;
-    return pt__gen_ml_kind_parse(name, &k);
+    pt_gen_ml_kind k;
+    return pt_gen_ml_kind_parse(name, &k);
 }
 
 int cli_cmd_gen_ml(int argc, char **argv) {
@@ -76,14 +75,14 @@ int cli_cmd_gen_ml(int argc, char **argv) {
         case GM_OUT: path = p.value; break;
         }
     }
-    pt__gen_ml_kind kind;
-    if (!kind_name || !pt__gen_ml_kind_parse(kind_name, &kind))
+    pt_gen_ml_kind kind;
+    if (!kind_name || !pt_gen_ml_kind_parse(kind_name, &kind))
         return cli_usage_error("gen", "missing the data set (classify, regress or blobs)");
     if (strcmp(format, "libsvm") != 0 && strcmp(format, "csv") != 0)
         return cli_usage_error("gen", "--format: '%s' is not libsvm or csv", format);
     if (!path) return cli_usage_error("gen", "missing -o FILE");
-    pt__gen_ml_opts o;
-    pt__gen_ml_opts_init(&o, kind);
+    pt_gen_ml_opts o;
+    pt_gen_ml_opts_init(&o, kind);
     if (rows >= 0) o.rows = rows;
     if (features >= 0) o.features = features;
     if (classes >= 0) o.classes = (int)classes;
@@ -97,7 +96,7 @@ int cli_cmd_gen_ml(int argc, char **argv) {
     if (cli_ctx_new(cli_g.threads, cli_g.memory_limit, &ctx, &err) != PT_OK) return cli_fail(&err);
     double t0 = pt_now_s();
     int64_t bytes = 0;
-    pt_status s = pt__gen_ml_write(ctx, &o, path, &bytes, &err);
+    pt_status s = pt_gen_ml_write(ctx, &o, path, &bytes, &err);
     double dt = pt_now_s() - t0;
     int threads = pt_ctx_threads(ctx);
     pt_ctx_free(ctx);

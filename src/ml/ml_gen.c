@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ml/ml_gen.h"
+#include "partita.h"
 
 #define GEN_GOLDEN 0x9e3779b97f4a7c15ULL
 #define GEN_TRUTH_SALT 0x5851f42d4c957f2dULL
@@ -19,30 +19,30 @@
 /* Text of one round of chunks stays near this many bytes per chunk. */
 #define GEN_CHUNK_BYTES (1 << 20)
 
-void pt__gen_ml_opts_init(pt__gen_ml_opts *o, pt__gen_ml_kind kind) {
+void pt_gen_ml_opts_init(pt_gen_ml_opts *o, pt_gen_ml_kind kind) {
     memset(o, 0, sizeof *o);
     o->kind = kind;
     o->rows = 1000;
     o->features = 10;
-    o->classes = kind == PT__GEN_BLOBS ? 3 : 2;
+    o->classes = kind == PT_GEN_ML_BLOBS ? 3 : 2;
     o->scale = 3.0;
-    o->noise = kind == PT__GEN_BLOBS ? 1.0 : 0.1;
+    o->noise = kind == PT_GEN_ML_BLOBS ? 1.0 : 0.1;
     o->seed = 42;
 }
 
-bool pt__gen_ml_kind_parse(const char *name, pt__gen_ml_kind *out) {
+bool pt_gen_ml_kind_parse(const char *name, pt_gen_ml_kind *out) {
     static const char *const names[] = {"classify", "regress", "blobs"};
     for (int i = 0; i < 3; i++)
         if (name && strcmp(name, names[i]) == 0) {
-            *out = (pt__gen_ml_kind)i;
+            *out = (pt_gen_ml_kind)i;
             return true;
         }
     return false;
 }
 
-static pt_status check_opts(const pt__gen_ml_opts *o, pt_error *err) {
+static pt_status check_opts(const pt_gen_ml_opts *o, pt_error *err) {
     if (!o) return pt_error_set(err, PT_EINVAL, "gen: opts is NULL");
-    if (o->kind < PT__GEN_CLASSIFY || o->kind > PT__GEN_BLOBS)
+    if (o->kind < PT_GEN_ML_CLASSIFY || o->kind > PT_GEN_ML_BLOBS)
         return pt_error_set(err, PT_EINVAL, "gen: unknown data set kind %d", (int)o->kind);
     if (o->rows < 0)
         return pt_error_set(err, PT_EINVAL, "gen: --rows must be >= 0 (got %lld)",
@@ -50,17 +50,17 @@ static pt_status check_opts(const pt__gen_ml_opts *o, pt_error *err) {
     if (o->features < 1 || o->features > (int64_t)1 << 30)
         return pt_error_set(err, PT_EINVAL, "gen: --features must be in 1..2^30 (got %lld)",
                             (long long)o->features);
-    if (o->kind != PT__GEN_REGRESS && (o->classes < (o->kind == PT__GEN_BLOBS ? 1 : 2) ||
+    if (o->kind != PT_GEN_ML_REGRESS && (o->classes < (o->kind == PT_GEN_ML_BLOBS ? 1 : 2) ||
                                        o->classes > 100000))
         return pt_error_set(err, PT_EINVAL, "gen: --classes must be in %d..100000 (got %d)",
-                            o->kind == PT__GEN_BLOBS ? 1 : 2, o->classes);
+                            o->kind == PT_GEN_ML_BLOBS ? 1 : 2, o->classes);
     if (!(o->scale > 0 && o->scale <= 1e6))
         return pt_error_set(err, PT_EINVAL, "gen: --scale must be in (0, 1e6] (got %g)",
                             o->scale);
     if (!(o->noise >= 0 && o->noise <= 1e6))
         return pt_error_set(err, PT_EINVAL, "gen: --noise must be in [0, 1e6] (got %g)",
                             o->noise);
-    int64_t rows = o->kind == PT__GEN_REGRESS ? 1 : o->classes == 2 && o->kind == PT__GEN_CLASSIFY
+    int64_t rows = o->kind == PT_GEN_ML_REGRESS ? 1 : o->classes == 2 && o->kind == PT_GEN_ML_CLASSIFY
                                                         ? 1
                                                         : o->classes;
     if (rows * o->features > (int64_t)1 << 31)
@@ -70,16 +70,16 @@ static pt_status check_opts(const pt__gen_ml_opts *o, pt_error *err) {
     return PT_OK;
 }
 
-static int64_t truth_size(const pt__gen_ml_opts *o) {
+static int64_t truth_size(const pt_gen_ml_opts *o) {
     switch (o->kind) {
-    case PT__GEN_CLASSIFY: return (o->classes == 2 ? 1 : o->classes) * o->features;
-    case PT__GEN_REGRESS: return o->features + 1;
-    case PT__GEN_BLOBS: return (int64_t)o->classes * o->features;
+    case PT_GEN_ML_CLASSIFY: return (o->classes == 2 ? 1 : o->classes) * o->features;
+    case PT_GEN_ML_REGRESS: return o->features + 1;
+    case PT_GEN_ML_BLOBS: return (int64_t)o->classes * o->features;
     }
     return 0;
 }
 
-pt_status pt__gen_ml_truth(const pt__gen_ml_opts *o, double **out, int64_t *n, pt_error *err) {
+pt_status pt_gen_ml_truth(const pt_gen_ml_opts *o, double **out, int64_t *n, pt_error *err) {
     *out = NULL;
     if (n) *n = 0;
     PT_RETURN_NOT_OK(check_opts(o, err));
@@ -91,7 +91,7 @@ pt_status pt__gen_ml_truth(const pt__gen_ml_opts *o, double **out, int64_t *n, p
     pt_rng_seed(&r, o->seed ^ GEN_TRUTH_SALT);
     int64_t d = o->features;
     switch (o->kind) {
-    case PT__GEN_CLASSIFY: {
+    case PT_GEN_ML_CLASSIFY: {
         /* Each weight row has norm `scale`: the margin w.x of a standard
          * normal x is then N(0, scale^2) whatever the dimension. */
         for (int64_t c = 0; c < size / d; c++) {
@@ -102,11 +102,11 @@ pt_status pt__gen_ml_truth(const pt__gen_ml_opts *o, double **out, int64_t *n, p
         }
         break;
     }
-    case PT__GEN_REGRESS:
+    case PT_GEN_ML_REGRESS:
         for (int64_t j = 0; j < d; j++) t[j] = pt_rng_normal(&r);
         t[d] = 0.5;
         break;
-    case PT__GEN_BLOBS:
+    case PT_GEN_ML_BLOBS:
         for (int64_t i = 0; i < size; i++) t[i] = 20.0 * pt_rng_uniform(&r) - 10.0;
         break;
     }
@@ -151,13 +151,13 @@ static double stream_normal(row_stream *s) {
  * llround(x * 1e4) gives back exactly this double. */
 static double round4(double x) { return (double)llround(x * 1e4) / 1e4; }
 
-void pt__gen_ml_row(const pt__gen_ml_opts *o, const double *truth, int64_t r, double *x,
+void pt_gen_ml_row(const pt_gen_ml_opts *o, const double *truth, int64_t r, double *x,
                     double *y) {
     row_stream s;
     stream_init(&s, o->seed, r);
     int64_t d = o->features;
     switch (o->kind) {
-    case PT__GEN_CLASSIFY: {
+    case PT_GEN_ML_CLASSIFY: {
         for (int64_t j = 0; j < d; j++) x[j] = round4(stream_normal(&s));
         double u = stream_uniform(&s);
         if (o->classes == 2) {
@@ -193,7 +193,7 @@ void pt__gen_ml_row(const pt__gen_ml_opts *o, const double *truth, int64_t r, do
         }
         break;
     }
-    case PT__GEN_REGRESS: {
+    case PT_GEN_ML_REGRESS: {
         double z = truth[d];
         for (int64_t j = 0; j < d; j++) {
             x[j] = round4(stream_normal(&s));
@@ -202,7 +202,7 @@ void pt__gen_ml_row(const pt__gen_ml_opts *o, const double *truth, int64_t r, do
         *y = round4(z + o->noise * stream_normal(&s));
         break;
     }
-    case PT__GEN_BLOBS: {
+    case PT_GEN_ML_BLOBS: {
         int c = (int)(stream_uniform(&s) * o->classes);
         if (c >= o->classes) c = o->classes - 1;
         for (int64_t j = 0; j < d; j++)
@@ -249,9 +249,9 @@ static char *put_fixed4(char *p, double x) {
     return p;
 }
 
-static char *put_label(char *p, const pt__gen_ml_opts *o, double y) {
-    if (o->kind == PT__GEN_REGRESS) return put_fixed4(p, y);
-    if (o->kind == PT__GEN_CLASSIFY && o->classes == 2 && !o->csv) {
+static char *put_label(char *p, const pt_gen_ml_opts *o, double y) {
+    if (o->kind == PT_GEN_ML_REGRESS) return put_fixed4(p, y);
+    if (o->kind == PT_GEN_ML_CLASSIFY && o->classes == 2 && !o->csv) {
         /* The libsvm convention for binary problems. */
         if (y > 0) *p++ = '1';
         else *p++ = '-', *p++ = '1';
@@ -263,7 +263,7 @@ static char *put_label(char *p, const pt__gen_ml_opts *o, double y) {
 /* Bytes one row can take: label, then per value a separator, the index and
  * ':' (libsvm), and a number of at most 1 sign + 16 integer digits + '.' +
  * 4 decimals (|x| < 1e12 for every kind). */
-static int64_t row_bound(const pt__gen_ml_opts *o) { return 32 + o->features * 48 + 2; }
+static int64_t row_bound(const pt_gen_ml_opts *o) { return 32 + o->features * 48 + 2; }
 
 typedef struct gen_chunk {
     char *buf;
@@ -271,7 +271,7 @@ typedef struct gen_chunk {
 } gen_chunk;
 
 typedef struct gen_job {
-    const pt__gen_ml_opts *o;
+    const pt_gen_ml_opts *o;
     const double *truth;
     int64_t first_row, chunk_rows;
     gen_chunk *chunks;
@@ -282,14 +282,14 @@ static pt_status chunk_fn(pt_task_ctx *tc, void *arg, int64_t i, pt_error *err) 
     (void)tc;
     (void)err;
     gen_job *j = arg;
-    const pt__gen_ml_opts *o = j->o;
+    const pt_gen_ml_opts *o = j->o;
     int64_t lo = j->first_row + i * j->chunk_rows;
     int64_t hi = lo + j->chunk_rows < o->rows ? lo + j->chunk_rows : o->rows;
     double *x = j->scratch + i * o->features;
     char *p = j->chunks[i].buf;
     for (int64_t r = lo; r < hi; r++) {
         double y;
-        pt__gen_ml_row(o, j->truth, r, x, &y);
+        pt_gen_ml_row(o, j->truth, r, x, &y);
         p = put_label(p, o, y);
         if (o->csv) {
             for (int64_t c = 0; c < o->features; c++) {
@@ -311,13 +311,13 @@ static pt_status chunk_fn(pt_task_ctx *tc, void *arg, int64_t i, pt_error *err) 
     return PT_OK;
 }
 
-pt_status pt__gen_ml_write(pt_ctx *ctx, const pt__gen_ml_opts *o, const char *path,
+pt_status pt_gen_ml_write(pt_ctx *ctx, const pt_gen_ml_opts *o, const char *path,
                            int64_t *bytes_out, pt_error *err) {
     if (bytes_out) *bytes_out = 0;
     if (!ctx || !path) return pt_error_set(err, PT_EINVAL, "gen: ctx and path are required");
     PT_RETURN_NOT_OK(check_opts(o, err));
     double *truth = NULL;
-    PT_RETURN_NOT_OK(pt__gen_ml_truth(o, &truth, NULL, err));
+    PT_RETURN_NOT_OK(pt_gen_ml_truth(o, &truth, NULL, err));
 
     int64_t bound = row_bound(o);
     int64_t chunk_rows = GEN_CHUNK_BYTES / bound;
