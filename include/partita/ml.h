@@ -145,7 +145,9 @@ typedef struct pt_train_opts {
     double learning_rate; /* 0.01 (SGD), 0.001 (Adam) */
     double momentum;      /* 0.9 */
     double beta1, beta2, epsilon; /* 0.9, 0.999, 1e-8 */
-    int64_t batch_size;   /* global rows per step, 256 */
+    int64_t batch_size;   /* rows per step over all ranks, 256 (the MLP:
+                             exactly; linear models: on average, rows being
+                             hashed into ceil(n / batch_size) batches) */
     uint64_t seed;        /* 42 */
     /* k-means */
     int k;                /* 2 */
@@ -155,7 +157,8 @@ typedef struct pt_train_opts {
     int nhidden;
     const int *hidden;
     pt_activation activation; /* relu */
-    /* checkpoints (rank 0 writes, every rank reads on resume) */
+    /* checkpoints (rank 0 writes; on resume the linear models read on every
+     * rank, k-means and the MLP on rank 0, which broadcasts) */
     const char *checkpoint_dir; /* NULL: none */
     int checkpoint_every;       /* steps between checkpoints, 0: never */
     int checkpoint_keep;        /* newest kept, 3 */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include "io/csv_internal.h"
+#include "io/io_util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Numbers                                                                  */
@@ -157,6 +158,11 @@ static int special_float(const char *s, int64_t n, double *out) {
     return 0;
 }
 
+double pt__strtod_c(const char *s, char **end) {
+    pthread_once(&g_locale_once, init_c_locale);
+    return g_c_locale ? strtod_l(s, end, g_c_locale) : strtod(s, end);
+}
+
 /* Correctly rounded conversion of already validated text. */
 static double slow_strtod(const char *s, int64_t n, int as_float, float *fout) {
     char small[128];
@@ -172,12 +178,13 @@ static double slow_strtod(const char *s, int64_t n, int as_float, float *fout) {
     }
     memcpy(buf, s, (size_t)n);
     buf[n] = 0;
-    pthread_once(&g_locale_once, init_c_locale);
     double d = 0;
-    if (as_float)
+    if (as_float) {
+        pthread_once(&g_locale_once, init_c_locale);
         *fout = g_c_locale ? strtof_l(buf, NULL, g_c_locale) : strtof(buf, NULL);
-    else
-        d = g_c_locale ? strtod_l(buf, NULL, g_c_locale) : strtod(buf, NULL);
+    } else {
+        d = pt__strtod_c(buf, NULL);
+    }
     if (buf != small) pt_free(buf);
     return d;
 }

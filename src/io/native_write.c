@@ -57,6 +57,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_util.h"
 #include "io/native_format.h"
 #include "pt_build_info.h"
 
@@ -655,8 +656,7 @@ pt_status pt_native_write_batch(pt_native_writer *w, const pt_table *t, pt_error
 /* Close                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* fsync of the directory holding `path`, so that the rename is durable. */
-static void sync_parent_dir(const char *path) {
+void pt__fsync_parent_dir(const char *path) {
     const char *slash = strrchr(path, '/');
     char dir[4096];
     if (!slash)
@@ -734,7 +734,7 @@ pt_status pt_native_close_write(pt_native_writer *w, pt_error *err) {
         pt_native_abort_write(w);
         return s;
     }
-    if (w->opts.durable) sync_parent_dir(w->path);
+    if (w->opts.durable) pt__fsync_parent_dir(w->path);
     writer_free(w);
     return PT_OK;
 }

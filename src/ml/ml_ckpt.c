@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_util.h"
 #include "ml/ml_internal.h"
 #include "ml/ml_persist.h"
 #include "partita/io.h"
@@ -81,27 +82,6 @@ bool pt__mlread_f64s(pt__mlreader *r, double *dst, int64_t n) {
     return true;
 }
 
-/* fsync of the directory holding `path`, so that the rename survives a
- * crash. Best effort: some filesystems refuse fsync on directories. */
-static void fsync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir) return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
 pt_status pt__ml_write_atomic(const char *what, const char *path, const char *tmp_path,
                               const void *data, size_t len, pt_error *err) {
     int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -142,7 +122,7 @@ pt_status pt__ml_write_atomic(const char *what, const char *path, const char *tm
         return pt_error_set(err, PT_EIO, "%s '%s': rename from '%s' failed: %s", what, path,
                             tmp_path, strerror(e));
     }
-    fsync_parent(path);
+    pt__fsync_parent_dir(path);
     return PT_OK;
 }
 

@@ -85,14 +85,15 @@ void pt__sgd_free(pt__sgd *s);
 /* Checkpoints: files "ckpt-<step, 12 digits>.ptc" in a directory, each
  * written to a temporary name, fsynced and renamed, with a CRC32C over the
  * content; `tag` identifies the run's configuration (model kind, shapes,
- * hyper-parameters that change the path, seed, rows) so that a checkpoint
- * of another run is never resumed. It leaves out maxIter, so that a run can
- * be resumed for more iterations, and the rank count, since the models
- * agree across rank counts. */
+ * hyper-parameters that change the path, seed) so that a checkpoint of
+ * another run is never resumed. Each trainer makes its own: the linear
+ * models hash the row count but neither maxIter (a run can be resumed for
+ * more iterations) nor the rank count (their models agree across rank
+ * counts); k-means and the MLP hash the rank count. */
 typedef struct pt__ckpt {
     uint64_t tag;
     int64_t step, epoch;
-    uint64_t rng[4];
+    uint64_t rng[4]; /* informational: draws are keyed on (seed, epoch, row) */
     int64_t nparams;
     double *params;
     int64_t nstate;

@@ -752,8 +752,6 @@ pt_status pt__kmeans_train(const pt_train_opts *o, const pt_dataset *d, pt_model
     m->nclasses = o->k;
     m->rows = k;
     double *C = m->params;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* our pool runs the chunks */
     km_data K;
     int64_t *gid = NULL, N = 0;
     st = km_data_init(&K, d, nf, o->ctx, err);
@@ -818,7 +816,6 @@ pt_status pt__kmeans_train(const pt_train_opts *o, const pt_dataset *d, pt_model
     st = cost_pass(&K, comm, C, k, &m->loss, err);
 done:
     if (reserved) pt_mem_release(mem, charged);
-    openblas_set_num_threads(saved_threads);
     pt_free(acc);
     pt_free(cn);
     pt_free(gid);
@@ -846,13 +843,10 @@ pt_status pt__kmeans_predict(const pt_model *m, pt_ctx *ctx, const pt_dataset *d
         st = pt_error_set(err, PT_ENOMEM, "predict: out of memory for %lld rows",
                           (long long)n);
     } else {
-        int saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
         center_norms(m->params, k, m->nfeatures, cn);
         km_pass P = {.K = &K, .C = m->params, .cn = cn, .m = k, .label = out->label,
                      .raw = out->raw};
         st = run_pass(&P, NULL, err);
-        openblas_set_num_threads(saved);
     }
     pt_free(cn);
     km_data_free(&K);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/io_util.h"
 #include "ml/ml_internal.h"
 
 void pt_libsvm_opts_init(pt_libsvm_opts *o) {
@@ -74,7 +75,7 @@ static int parse_slow(const char *s, const char *te, double *out, const char **b
     memcpy(buf, s, n);
     buf[n] = '\0';
     char *end = NULL;
-    double v = strtod(buf, &end);
+    double v = pt__strtod_c(buf, &end);
     size_t used = (size_t)(end - buf);
     if (buf != stackbuf) pt_free(buf);
     if (used == 0) return 1;
@@ -659,16 +660,6 @@ enum {
     S_COUNT
 };
 
-static void dataset_free_parts(pt_dataset *d) {
-    if (!d) return;
-    pt_free(d->x);
-    pt_free(d->indptr);
-    pt_free(d->indices);
-    pt_free(d->values);
-    pt_free(d->y);
-    pt_free(d->row_id);
-    pt_free(d);
-}
 
 pt_status pt_libsvm_read(pt_ctx *ctx, pt_comm *comm, const char *path, const pt_libsvm_opts *opts,
                          pt_dataset **out, pt_error *err) {
@@ -882,7 +873,7 @@ pt_status pt_libsvm_read(pt_ctx *ctx, pt_comm *comm, const char *path, const pt_
         }
         if (!ok) {
             pt_free(offs);
-            dataset_free_parts(d);
+            pt_dataset_free(d);
             st = pt_error_set(err, PT_ENOMEM, "%s: out of memory for %lld rows", name,
                               (long long)sum[S_ROWS]);
         } else {
@@ -903,7 +894,7 @@ pt_status pt_libsvm_read(pt_ctx *ctx, pt_comm *comm, const char *path, const pt_
             if (st == PT_OK) {
                 *out = d;
             } else {
-                dataset_free_parts(d);
+                pt_dataset_free(d);
             }
         }
     }

@@ -1125,9 +1125,6 @@ pt_status pt__linear_objective(const pt_train_opts *o, const pt_dataset *d, cons
 pt_status pt__linear_train(const pt_train_opts *o, const pt_dataset *d, pt_model **m,
                            pt_error *err) {
     *m = NULL;
-    /* Our pool runs the BLAS calls in parallel; BLAS threads on top would
-     * oversubscribe the cores. */
-    openblas_set_num_threads(1);
     if (o->kind == PT_MODEL_LINREG && o->family == 2)
         return pt_error_set(err, PT_EINVAL, "train: family multinomial needs logistic regression");
     lin L;

@@ -695,8 +695,6 @@ pt_status pt__mlp_train(const pt_train_opts *o, const pt_dataset *d, pt_model **
     memset(&E, 0, sizeof E);
     pt_mem *mem = pt_ctx_mem(o->ctx);
     int64_t charged = 0;
-    int saved_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1); /* our pool runs the chunks */
 
     st = build_loc(comm, d, &loc, &Ng, err);
     if (st != PT_OK) goto done;
@@ -825,7 +823,6 @@ pt_status pt__mlp_train(const pt_train_opts *o, const pt_dataset *d, pt_model **
         }
     }
 done:
-    openblas_set_num_threads(saved_threads);
     if (charged) pt_mem_release(mem, charged);
     engine_free(&E);
     pt__sgd_free(&sgd);
@@ -906,12 +903,9 @@ pt_status pt__mlp_predict(const pt_model *m, pt_ctx *ctx, const pt_dataset *d,
             transpose(m->params + N.woff[0], N.s[1], N.s[0], W0T);
             in.W0T = W0T;
         }
-        int saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
         mlp_pred_job J = {&N, m->params, &in, n, ws, ws_slot, out};
         st = pt__ml_chunk_sum(pool, (n + MLP_PCHUNK - 1) / MLP_PCHUNK, 0, nslots, pred_chunk, &J,
                               NULL, NULL, err);
-        openblas_set_num_threads(saved);
     }
     pt_free(ws);
     pt_free(W0T);

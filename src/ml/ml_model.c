@@ -6,6 +6,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "ml/ml_internal.h"
 
 void pt_train_opts_init(pt_train_opts *o, pt_model_kind kind) {
@@ -149,6 +151,17 @@ static pt_status validate(const pt_train_opts *o, const pt_dataset *d, pt_error 
     return PT_OK;
 }
 
+/* Models run their BLAS calls inside tasks of our pool, so OpenBLAS's own
+ * threads would oversubscribe the cores: one BLAS thread while a model
+ * trains or predicts, and the caller's setting back afterwards. */
+static int blas_single_begin(void) {
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return saved;
+}
+
+static void blas_single_end(int saved) { openblas_set_num_threads(saved); }
+
 pt_status pt_train(const pt_train_opts *opts, const pt_dataset *train, pt_model **out,
                    pt_error *err) {
     if (!out) return pt_error_set(err, PT_EINVAL, "train: out is NULL");
@@ -162,12 +175,14 @@ pt_status pt_train(const pt_train_opts *opts, const pt_dataset *train, pt_model 
         if (st != PT_OK) return st;
         o.ctx = own;
     }
+    int blas = blas_single_begin();
     switch (o.kind) {
     case PT_MODEL_LINREG:
     case PT_MODEL_LOGREG: st = pt__linear_train(&o, train, out, err); break;
     case PT_MODEL_KMEANS: st = pt__kmeans_train(&o, train, out, err); break;
     case PT_MODEL_MLP: st = pt__mlp_train(&o, train, out, err); break;
     }
+    blas_single_end(blas);
     pt_ctx_free(own);
     return st;
 }
@@ -188,6 +203,7 @@ pt_status pt_model_predict(const pt_model *m, pt_ctx *ctx, const pt_dataset *d,
         if (st != PT_OK) return st;
         ctx = own;
     }
+    int blas = blas_single_begin();
     switch (m->kind) {
     case PT_MODEL_LINREG:
     case PT_MODEL_LOGREG: st = pt__linear_predict(m, ctx, d, out, err); break;
@@ -195,6 +211,7 @@ pt_status pt_model_predict(const pt_model *m, pt_ctx *ctx, const pt_dataset *d,
     case PT_MODEL_MLP: st = pt__mlp_predict(m, ctx, d, out, err); break;
     default: st = pt_error_set(err, PT_EINVAL, "predict: unknown model kind");
     }
+    blas_single_end(blas);
     pt_ctx_free(own);
     return st;
 }
