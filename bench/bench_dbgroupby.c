@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
             }
             double tm[2] = {pt_now_s() - t0, 0};
             if (comm) {
-                pt__dist_exec_stats(&tm[1], NULL);
+                pt__dist_exec_stats(&tm[1]);
                 if (pt_comm_allreduce(comm, tm, 2, PT_DTYPE_FLOAT64, PT_REDOP_MAX, &err)) {
                     fprintf(stderr, "bench_dbgroupby: %s\n", err.msg);
                     return 1;

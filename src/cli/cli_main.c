@@ -59,9 +59,8 @@ int cli_cmd_info(int argc, char **argv) {
     /* Under mpirun every rank runs this; rank 0 speaks for the job. */
     pt_comm *comm = NULL;
     pt_error cerr;
-    pt_status cs = pt_comm_init(NULL, &comm, &cerr);
+    pt_status cs = pt_comm_world(&comm, &cerr); /* the one the context uses */
     if (cs == PT_OK && pt_comm_rank(comm) != 0) {
-        pt_comm_free(comm);
         pt_ctx_free(ctx);
         return 0;
     }
@@ -101,7 +100,6 @@ int cli_cmd_info(int argc, char **argv) {
     } else {
         printf("  %-14s unavailable: %s\n", "comm", cerr.msg);
     }
-    pt_comm_free(comm);
     printf("  %-14s %s\n", "spill dir", pt_ctx_spill_dir(ctx) ? pt_ctx_spill_dir(ctx) : "-");
     pt_ctx_free(ctx);
     return 0;

@@ -136,7 +136,8 @@ pt_status pt__dist_shuffle_range(pt_comm *c, pt_ctx *ctx, pt_table *const *parts
 pt_status pt__dist_gather(pt_comm *c, pt_ctx *ctx, const pt_table *local, int root,
                           pt_table **out, pt_error *err) PT_MUST_USE;
 
-/* Root's table on every rank (for broadcast joins): `t` is read on root and
+/* Root's table on every rank (joins broadcast with allgather instead, since
+ * every rank holds part of the small side): `t` is read on root and
  * ignored elsewhere (may be NULL there). On root *out shares t's columns
  * (no copy); elsewhere it is a new table. */
 pt_status pt__dist_broadcast_table(pt_comm *c, pt_ctx *ctx, const pt_table *t, int root,

@@ -9,6 +9,7 @@
  * frames, batch index and footer are the wrong trade for that.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,27 +43,12 @@ static int64_t col_text_bytes(const pt_column *c) {
     return o[c->length] - o[0];
 }
 
+static int64_t take_col_size(const pt_column *c, int64_t n, int64_t nulls, int64_t tbytes);
+
+/* Wire size of a whole column: the size of the piece holding all its rows. */
 static int64_t col_wire_size(const pt_column *c) {
-    int64_t n = c->length, sz = COL_HEADER;
-    if (col_has_bitmap(c)) sz += pad8((n + 7) / 8);
-    switch (c->type) {
-    case PT_TYPE_NULL: break;
-    case PT_TYPE_BOOL: sz += pad8((n + 7) / 8); break;
-    case PT_TYPE_INT32:
-    case PT_TYPE_FLOAT32: sz += pad8(n * 4); break;
-    case PT_TYPE_INT64:
-    case PT_TYPE_FLOAT64: sz += n * 8; break;
-    case PT_TYPE_UTF8: sz += (n + 1) * 8 + pad8(col_text_bytes(c)); break;
-    case PT_TYPE_DICT:
-        sz += pad8(n * 4);
-        if (!c->dict) return -1;
-        int64_t d = col_wire_size(c->dict);
-        if (d < 0) return -1;
-        sz += d;
-        break;
-    default: return -1;
-    }
-    return sz;
+    return take_col_size(c, c->length, c->null_count,
+                         c->type == PT_TYPE_UTF8 ? col_text_bytes(c) : 0);
 }
 
 int64_t pt__table_serialized_size(const pt_table *t) {
@@ -800,60 +786,31 @@ static pt_status unpack_received(pt_ctx *ctx, int size, void *recv_block,
  * silently incomplete result, and nobody waits for a peer that left. The
  * failing rank keeps its own message; the others name it. */
 static pt_status agree(pt_comm *c, const char *fn, pt_status st, pt_error *err) {
-    int32_t v[2] = {st != PT_OK ? (int32_t)st : 0, st != PT_OK ? pt_comm_rank(c) : -1};
+    int64_t who = st != PT_OK ? pt_comm_rank(c) + 1 : 0;
     pt_error e;
-    pt_status cs = pt_comm_allreduce(c, v, 2, PT_DTYPE_INT32, PT_REDOP_MAX, &e);
+    pt_status cs = pt_comm_allreduce(c, &who, 1, PT_DTYPE_INT64, PT_REDOP_MAX, &e);
+    if (cs == PT_OK && who != 0) {
+        /* The failing rank's code and words go to every rank. */
+        struct {
+            int64_t code;
+            char msg[PT_ERROR_MSG_SIZE];
+        } m;
+        memset(&m, 0, sizeof m);
+        int root = (int)who - 1;
+        if (pt_comm_rank(c) == root) {
+            m.code = st;
+            snprintf(m.msg, sizeof m.msg, "%s", err && err->msg[0] ? err->msg : pt_status_str(st));
+        }
+        cs = pt_comm_bcast(c, &m, (int64_t)sizeof m, root, &e);
+        if (st == PT_OK && cs == PT_OK)
+            return pt_error_set(err, (pt_status)m.code, "%s: rank %d failed (%s), nothing exchanged",
+                                fn, root, m.msg);
+    }
     if (st != PT_OK) return st;
     if (cs != PT_OK) {
         if (err) *err = e;
         return cs;
     }
-    if (v[0] != 0)
-        return pt_error_set(err, (pt_status)v[0], "%s: rank %d failed (%s), nothing exchanged",
-                            fn, (int)v[1], pt_status_str((pt_status)v[0]));
-    return PT_OK;
-}
-
-/* Builds the per-destination pieces of every part: pieces[r * nparts + p]
- * holds the rows of part p routed to rank r (NULL when none), in row order. */
-/* Serialises tabs[0, n) (NULL entries skipped) back to back into one new
- * buffer charged to mem; block_counts[i / per_block] += bytes of tabs[i]
- * when block_counts is given. */
-static pt_status pack(pt_mem *mem, pt_table *const *tabs, int64_t n, int64_t per_block,
-                      int64_t *block_counts, uint8_t **buf, int64_t *total_out, const char *fn,
-                      pt_error *err) {
-    *buf = NULL;
-    *total_out = 0;
-    int64_t total = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!tabs[i]) continue;
-        int64_t sz = pt__table_serialized_size(tabs[i]);
-        if (sz < 0) return pt_error_set(err, PT_EINVAL, "%s: table %lld is malformed", fn,
-                                        (long long)i);
-        if (block_counts) block_counts[i / per_block] += sz;
-        total += sz;
-    }
-    PT_RETURN_NOT_OK(pt_mem_reserve(mem, total, "exchange send buffer", err));
-    uint8_t *b = pt_malloc((size_t)(total > 0 ? total : 1));
-    if (!b) {
-        pt_mem_release(mem, total);
-        return pt_error_set(err, PT_ENOMEM, "%s: out of memory for a %lld-byte send buffer", fn,
-                            (long long)total);
-    }
-    int64_t at = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (!tabs[i]) continue;
-        int64_t len = 0;
-        pt_status st = pt__table_serialize_into(tabs[i], PT__SER_CRC, b + at, total - at, &len, err);
-        if (st != PT_OK) {
-            pt_free(b);
-            pt_mem_release(mem, total);
-            return st;
-        }
-        at += len;
-    }
-    *buf = b;
-    *total_out = total;
     return PT_OK;
 }
 
@@ -1095,9 +1052,8 @@ static _Thread_local pt__dist_stats t_stats;
 void pt__dist_last_stats(pt__dist_stats *out) { *out = t_stats; }
 
 /* Sends row i of part p to rank dest[p][i] and collects what this rank
- * receives: pieces per destination are gathered with pt_table_take,
- * serialised back to back into one send buffer and moved with one
- * alltoallv. `local` is this rank's status so far (a failure is agreed on
+ * receives: route_pack writes the pieces per destination straight into
+ * one send buffer, moved with one alltoallv. `local` is this rank's status so far (a failure is agreed on
  * before any data moves). */
 static pt_status exchange_routed(pt_comm *c, pt_ctx *ctx, pt_table *const *parts, int64_t nparts,
                                  uint32_t *const *dest, pt_status local, const char *fn,
@@ -1468,8 +1424,7 @@ pt_status pt__dist_gather(pt_comm *c, pt_ctx *ctx, const pt_table *local, int ro
     /* A gather is an all-to-all where only the root's blocks are non-empty:
      * one collective with the comm's timeouts, and no rank but the root
      * receives anything. */
-    pt_table *const one[1] = {(pt_table *)(uintptr_t)local};
-    if (st == PT_OK) st = pack(mem, one, 1, 1, NULL, &buf, &len, fn, err);
+    if (st == PT_OK) st = pt__table_serialize(local, mem, &buf, &len, err);
     if (st == PT_OK) send_counts[root] = len;
     st = agree(c, fn, st, err);
     if (st == PT_OK) {
@@ -1563,8 +1518,7 @@ pt_status pt__dist_allgather_table(pt_comm *c, pt_ctx *ctx, const pt_table *loca
     void *recv = NULL;
     pt_status st = PT_OK;
     if (!counts) st = pt_error_set(err, PT_ENOMEM, "%s: out of memory", fn);
-    pt_table *const one[1] = {(pt_table *)(uintptr_t)local};
-    if (st == PT_OK) st = pack(mem, one, 1, 1, NULL, &buf, &len, fn, err);
+    if (st == PT_OK) st = pt__table_serialize(local, mem, &buf, &len, err);
     st = agree(c, fn, st, err);
     if (st == PT_OK) {
         st = pt_comm_allgatherv(c, buf, len, &recv, counts, err);

@@ -60,11 +60,9 @@ typedef struct dres {
 /* Time spent moving rows between ranks (and agreeing) in this thread's
  * current or last distributed collect, for benchmarks. */
 static _Thread_local double g_xchg_s;
-static _Thread_local int64_t g_xchg_bytes;
 
-void pt__dist_exec_stats(double *exchange_s, int64_t *bytes_sent) {
+void pt__dist_exec_stats(double *exchange_s) {
     if (exchange_s) *exchange_s = g_xchg_s;
-    if (bytes_sent) *bytes_sent = g_xchg_bytes;
 }
 
 bool pt__dist_active(const pt_frame *f) {
@@ -117,14 +115,6 @@ static pt_status agree(dctx *D, pt_status st, pt_error *err) {
 /* Local pieces                                                             */
 /* ------------------------------------------------------------------------ */
 
-static pt_status run_local(pt_frame *f, pt_table **out, pt_error *err) {
-    *out = NULL;
-    pt__stream *s;
-    PT_RETURN_NOT_OK(pt__stream_open(f, &s, err));
-    pt_status st = pt__stream_collect(s, f->schema, out, err);
-    pt__stream_free(s);
-    return st;
-}
 
 static pt_status table_node(dctx *D, const pt_table *t, pt_frame **out, pt_error *err) {
     return pt_frame_from_table(D->ctx, t, 0, out, err);
@@ -149,7 +139,7 @@ static pt_status apply(dctx *D, pt_frame *f, const pt_table *a, const pt_table *
     pt_status st = table_node(D, a, &na, err);
     if (st == PT_OK && b) st = table_node(D, b, &nb, err);
     if (st == PT_OK) st = with_inputs(f, na, nb, &g, err);
-    if (st == PT_OK) st = run_local(g, out, err);
+    if (st == PT_OK) st = pt__plan_run(g, out, err);
     pt_frame_free(g);
     pt_frame_free(na);
     pt_frame_free(nb);
@@ -175,11 +165,8 @@ static pt_status as_part(dctx *D, dres *r, pt_error *err) {
 /* The columns of schema s, by name, from t (extra helper columns dropped). */
 static pt_status fit_schema(pt_table **t, const pt_schema *s, pt_error *err) {
     if ((*t)->schema->nfields == s->nfields) return PT_OK;
-    const char *names[1024];
-    int n = s->nfields < 1024 ? s->nfields : 1024;
-    for (int i = 0; i < n; i++) names[i] = s->fields[i].name;
     pt_table *r;
-    PT_RETURN_NOT_OK(pt_table_select(*t, names, n, &r, err));
+    PT_RETURN_NOT_OK(pt__select_schema(*t, s, &r, err));
     pt_table_free(*t);
     *t = r;
     return PT_OK;
@@ -210,13 +197,16 @@ static pt_status agree_text(dctx *D, pt_table **t, pt_error *err) {
         }
         pt_schema *s = NULL;
         if (st == PT_OK) {
-            const char *names[1024];
-            pt_type types[1024];
-            for (int i = 0; i < n && i < 1024; i++) {
+            const char **names = pt_malloc(sizeof *names * (size_t)n);
+            pt_type *types = pt_malloc(sizeof *types * (size_t)n);
+            if (!names || !types) st = pt_error_set(err, PT_ENOMEM, "out of memory");
+            for (int i = 0; st == PT_OK && i < n; i++) {
                 names[i] = (*t)->schema->fields[i].name;
                 types[i] = cols[i]->type;
             }
-            st = pt_schema_new(n, names, types, &s, err);
+            if (st == PT_OK) st = pt_schema_new(n, names, types, &s, err);
+            pt_free(names);
+            pt_free(types);
         }
         pt_table *r = NULL;
         if (st == PT_OK) {
@@ -240,9 +230,6 @@ static pt_status shuffle_hash(dctx *D, pt_table **t, int nkeys, const int *keys,
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r;
     pt_status st = pt__dist_shuffle_hash(D->c, D->ctx, t, 1, nkeys, keys, &r, err);
-    pt__dist_stats ds;
-    pt__dist_last_stats(&ds);
-    g_xchg_bytes += ds.bytes_sent;
     g_xchg_s += pt_now_s() - t0;
     if (st != PT_OK) return st;
     pt_table_free(*t);
@@ -253,7 +240,6 @@ static pt_status shuffle_hash(dctx *D, pt_table **t, int nkeys, const int *keys,
 /* Gathers every rank's part to rank 0; the others keep an empty table. */
 static pt_status gather_root(dctx *D, pt_table **t, pt_error *err) {
     double t0 = pt_now_s();
-    g_xchg_bytes += pt_table_nbytes(*t);
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r = NULL;
     pt_status st = pt__dist_gather(D->c, D->ctx, *t, 0, &r, err);
@@ -273,7 +259,6 @@ static pt_status gather_root(dctx *D, pt_table **t, pt_error *err) {
 
 static pt_status allgather(dctx *D, pt_table **t, pt_error *err) {
     double t0 = pt_now_s();
-    g_xchg_bytes += pt_table_nbytes(*t) * (D->size - 1);
     PT_RETURN_NOT_OK(agree_text(D, t, err));
     pt_table *r;
     pt_status st = pt__dist_allgather_table(D->c, D->ctx, *t, &r, err);
@@ -311,7 +296,7 @@ static pt_status key_columns(dctx *D, pt_table **t, pt_expr *const *keys, int n,
         f = g;
     }
     pt_table *r = NULL;
-    if (st == PT_OK) st = run_local(f, &r, err);
+    if (st == PT_OK) st = pt__plan_run(f, &r, err);
     pt_frame_free(f);
     if (st != PT_OK) return st;
     for (int i = 0; i < n; i++) {
@@ -370,23 +355,30 @@ static pt_status share_table(dctx *D, pt_frame *c, pt_error *err) {
  * allgather), so the split is exact even with newlines inside quotes. */
 static pt_status share_csv(dctx *D, pt_frame *c, pt_error *err) {
     int n = c->npaths;
-    int64_t *body = pt_calloc((size_t)n * 3 + 1, sizeof *body); /* off, end, line */
+    /* per file: data offset, end, first data line; then the quote char */
+    int64_t *body = pt_calloc((size_t)n * 3 + 1, sizeof *body);
     int64_t *cnt = pt_calloc((size_t)n * 2 * (size_t)D->size + 1, sizeof *cnt);
     int64_t *mine = pt_calloc((size_t)n * 2 + 1, sizeof *mine);
     int64_t *rng = pt_malloc(sizeof(int64_t) * 3 * (size_t)(n ? n : 1));
-    char quote = '"';
     pt_status st = body && cnt && mine && rng ? PT_OK : pt_error_set(err, PT_ENOMEM, "out of memory");
-    for (int i = 0; st == PT_OK && i < n; i++) {
+    /* Opening a reader reads its first window and infers types: rank 0 does
+     * it once per file and tells the others what they need. */
+    if (body) body[3 * n] = '"';
+    for (int i = 0; st == PT_OK && D->rank == 0 && i < n; i++) {
         pt_csv_reader *r;
         st = pt_csv_open(c->ctx, c->paths[i], &c->csv, &r, err);
         if (st != PT_OK) break;
         body[3 * i] = pt__csv_reader_body_offset(r);
         body[3 * i + 1] = pt_csv_reader_file_size(r);
         body[3 * i + 2] = pt__csv_reader_body_line(r);
-        quote = pt__csv_reader_quote(r);
+        body[3 * n] = pt__csv_reader_quote(r);
         pt_csv_close(r);
         if (body[3 * i + 1] < body[3 * i]) body[3 * i + 1] = body[3 * i];
     }
+    st = agree(D, st, err);
+    if (st == PT_OK)
+        st = pt_comm_bcast(D->c, body, (int64_t)sizeof *body * (3 * (int64_t)n + 1), 0, err);
+    char quote = body ? (char)body[3 * n] : '"';
     int64_t total = 0;
     for (int i = 0; st == PT_OK && i < n; i++) total += body[3 * i + 1] - body[3 * i];
     int64_t glo = 0, ghi = 0;
@@ -432,7 +424,7 @@ static pt_status share_csv(dctx *D, pt_frame *c, pt_error *err) {
         rng[3 * i + 1] = end;
         rng[3 * i + 2] = body[3 * i + 2] + nl + snl;
     }
-    if (!pt_comm_failed(D->c)) st = agree(D, st, err); /* a read error on one rank */
+    st = agree(D, st, err); /* a read error on one rank */
     pt_free(body);
     pt_free(cnt);
     pt_free(mine);
@@ -510,7 +502,7 @@ static pt_status input_table(dctx *D, pt_frame *in, dres *out, pt_error *err) {
     if (!local_only(in)) return deval(D, in, out, err);
     pt_frame *s = NULL;
     pt_status st = share_tree(D, in, &s, err);
-    if (st == PT_OK) st = run_local(s, &out->t, err);
+    if (st == PT_OK) st = pt__plan_run(s, &out->t, err);
     pt_frame_free(s);
     return agree(D, st, err);
 }
@@ -520,7 +512,7 @@ static pt_status step(dctx *D, pt_frame *f, pt_frame *a, pt_frame *b, pt_table *
                       pt_error *err) {
     pt_frame *g = NULL;
     pt_status st = with_inputs(f, a, b, &g, err);
-    if (st == PT_OK) st = run_local(g, out, err);
+    if (st == PT_OK) st = pt__plan_run(g, out, err);
     pt_frame_free(g);
     return agree(D, st, err);
 }
@@ -659,14 +651,17 @@ static pt_status dist_agg(dctx *D, pt_frame *g, dres *out, pt_error *err) {
         st = split_agg(g, in, &partial, &fk, &fe, err);
         pt_frame_free(in);
         pt_table *pt = NULL;
-        if (st == PT_OK) st = run_local(partial, &pt, err);
+        if (st == PT_OK) st = pt__plan_run(partial, &pt, err);
         pt_frame_free(partial);
         st = agree(D, st, err);
         if (st == PT_OK) {
             if (g->nkeys > 0) {
-                int keys[256];
-                for (int j = 0; j < g->nkeys && j < 256; j++) keys[j] = j;
-                st = shuffle_hash(D, &pt, g->nkeys, keys, err);
+                int *keys = pt_malloc(sizeof *keys * (size_t)g->nkeys);
+                if (!keys) st = pt_error_set(err, PT_ENOMEM, "out of memory");
+                for (int j = 0; keys && j < g->nkeys; j++) keys[j] = j;
+                st = agree(D, st, err);
+                if (st == PT_OK) st = shuffle_hash(D, &pt, g->nkeys, keys, err);
+                pt_free(keys);
             } else {
                 st = allgather(D, &pt, err);
                 out->repl = true;
@@ -678,7 +673,7 @@ static pt_status dist_agg(dctx *D, pt_frame *g, dres *out, pt_error *err) {
             st = pt_frame_groupby(tf, g->nkeys, fk, g->nexprs, fe, &fin, err);
             fk = fe = NULL;
         }
-        if (st == PT_OK) st = run_local(fin, &out->t, err);
+        if (st == PT_OK) st = pt__plan_run(fin, &out->t, err);
         if (st == PT_OK) st = fit_schema(&out->t, g->schema, err);
         if (fk)
             for (int j = 0; j < g->nkeys; j++) pt_expr_free(fk[j]);
@@ -693,7 +688,7 @@ static pt_status dist_agg(dctx *D, pt_frame *g, dres *out, pt_error *err) {
     }
     /* Holistic aggregates: the rows of a group meet on one rank. */
     pt_table *t = NULL;
-    st = run_local(in, &t, err);
+    st = pt__plan_run(in, &t, err);
     pt_frame_free(in);
     st = agree(D, st, err);
     if (st != PT_OK) {
@@ -740,7 +735,7 @@ static pt_status dist_limit(dctx *D, pt_frame *f, dres *out, pt_error *err) {
         pre->offset = 0;
     }
     pt_table *t = NULL;
-    if (st == PT_OK) st = run_local(pre, &t, err);
+    if (st == PT_OK) st = pt__plan_run(pre, &t, err);
     pt_frame_free(pre);
     st = agree(D, st, err);
     if (st == PT_OK) st = gather_root(D, &t, err);
@@ -772,9 +767,6 @@ static pt_status dist_sort(dctx *D, pt_frame *f, dres *out, pt_error *err) {
         if (st == PT_OK) {
             st = pt__dist_shuffle_range(D->c, D->ctx, &r.t, 1, pos, f->desc ? f->desc[0] : false,
                                         0, &s, err);
-            pt__dist_stats ds;
-            pt__dist_last_stats(&ds);
-            g_xchg_bytes += ds.bytes_sent;
         }
         g_xchg_s += pt_now_s() - t0;
         if (st == PT_OK) {
@@ -984,7 +976,6 @@ pt_status pt__dist_collect(pt_frame *f, bool everywhere, pt_table **out, pt_erro
     D.rank = pt_comm_rank(D.c);
     D.size = pt_comm_size(D.c);
     g_xchg_s = 0;
-    g_xchg_bytes = 0;
     pt_log_debug("distributed plan over %d ranks (%s at the root)", D.size,
                  pt__node_name(f->kind));
     dres r = {0};

@@ -115,10 +115,15 @@ pt_status pt__stream_open(pt_frame *optimized, pt__stream **out, pt_error *err);
 void pt__stream_free(pt__stream *s);
 /* Frees an array of partitions as returned by next(). */
 void pt__parts_free(pt_table **parts, int64_t n);
+/* The columns of schema s, by name, from t (zero-copy). */
+pt_status pt__select_schema(const pt_table *t, const pt_schema *s, pt_table **out,
+                            pt_error *err);
 /* Runs the stream to the end, concatenating all partitions into one table
  * with schema `schema` (text columns normalised to one representation). */
 pt_status pt__stream_collect(pt__stream *s, const pt_schema *schema, pt_table **out,
                              pt_error *err);
+/* Runs an optimised plan in this process to one table. */
+pt_status pt__plan_run(pt_frame *optimized, pt_table **out, pt_error *err);
 /* Concatenates partitions, casting dictionary/utf8 mixes to one type. */
 pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n,
                            const pt_schema *schema, pt_table **out, pt_error *err);
@@ -127,9 +132,9 @@ pt_status pt__parts_concat(pt_ctx *ctx, pt_table *const *parts, int64_t n,
  * of pt_ctx_comm(f->ctx): a collective. Every rank gets the whole result,
  * or with !everywhere rank 0 does and the others an empty table. */
 pt_status pt__dist_collect(pt_frame *optimized, bool everywhere, pt_table **out, pt_error *err);
-/* Seconds spent exchanging rows (and agreeing) and bytes this rank sent
- * in the calling thread's last distributed collect. */
-void pt__dist_exec_stats(double *exchange_s, int64_t *bytes_sent);
+/* Seconds spent exchanging rows (and agreeing) in the calling thread's last
+ * distributed collect. */
+void pt__dist_exec_stats(double *exchange_s);
 /* True when f's context has a comm of more than one rank. */
 bool pt__dist_active(const pt_frame *f);
 

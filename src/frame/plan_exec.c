@@ -106,8 +106,8 @@ static pt_status filter_table(pt_ctx *ctx, const pt_table *t, const pt_expr *pre
 }
 
 /* Projects t onto the fields of `s` by name (zero-copy). */
-static pt_status select_schema(const pt_table *t, const pt_schema *s, pt_table **out,
-                               pt_error *err) {
+pt_status pt__select_schema(const pt_table *t, const pt_schema *s, pt_table **out,
+                           pt_error *err) {
     const char *names[1024];
     int n = s->nfields < 1024 ? s->nfields : 1024;
     for (int i = 0; i < n; i++) names[i] = s->fields[i].name;
@@ -315,7 +315,7 @@ static pt_status scan_part(void *ud, const pt_table *in, pt_table **out, pt_erro
     if (node->nexprs > 0) {
         st = eval_exprs(node->ctx, t, node->exprs, node->names, node->nexprs, out, err);
     } else {
-        st = select_schema(t, node->schema, out, err);
+        st = pt__select_schema(t, node->schema, out, err);
     }
     pt_table_free(t);
     return st;
@@ -962,10 +962,8 @@ static pt_status sort_keys(pt_frame *node, pt_expr *const *keys, int nkeys, cons
     return PT_OK;
 }
 
-static pt_status drop_extra(pt_ctx *ctx, pt_table *t, const pt_schema *schema, pt_table **out,
-                            pt_error *err) {
-    (void)ctx;
-    pt_status st = select_schema(t, schema, out, err);
+static pt_status drop_extra(pt_table *t, const pt_schema *schema, pt_table **out, pt_error *err) {
+    pt_status st = pt__select_schema(t, schema, out, err);
     pt_table_free(t);
     return st;
 }
@@ -1001,7 +999,7 @@ static pt_status run_sort(unary_stream *u, pt_error *err) {
         pt_table_free(top);
         if (st != PT_OK) return st;
         if (extra) {
-            PT_RETURN_NOT_OK(drop_extra(ctx, sl, node->schema, &sl, err));
+            PT_RETURN_NOT_OK(drop_extra(sl, node->schema, &sl, err));
         }
         return set_result(u, sl, err);
     }
@@ -1017,7 +1015,7 @@ static pt_status run_sort(unary_stream *u, pt_error *err) {
             else st = pt__sort(ctx, all, n, node->nkeys, keys, &sorted, err);
         }
         pt__parts_free(all, n);
-        if (st == PT_OK && extra) st = drop_extra(ctx, sorted, node->schema, &sorted, err);
+        if (st == PT_OK && extra) st = drop_extra(sorted, node->schema, &sorted, err);
         if (st != PT_OK) return st;
         return set_result(u, sorted, err);
     }
@@ -1056,7 +1054,7 @@ static pt_status sort_next(unary_stream *u, pt_table ***parts, int64_t *n, pt_er
         u->ss = NULL;
         return PT_OK;
     }
-    if (u->sort_extra) PT_RETURN_NOT_OK(drop_extra(u->node->ctx, b, u->node->schema, &b, err));
+    if (u->sort_extra) PT_RETURN_NOT_OK(drop_extra(b, u->node->schema, &b, err));
     if (b->nrows >= 65536) {
         /* A big sorted batch: slices for parallel consumers. */
         return split_rows_owned(b, pt_ctx_threads(u->node->ctx) * 2, parts, n, err);
@@ -1833,35 +1831,31 @@ static void out_of_core_note(pt_frame *f, const pt_error *err) {
                     err ? err->msg : "budget exceeded");
 }
 
+pt_status pt__plan_run(pt_frame *optimized, pt_table **out, pt_error *err) {
+    *out = NULL;
+    pt__stream *s;
+    PT_RETURN_NOT_OK(pt__stream_open(optimized, &s, err));
+    pt_status st = pt__stream_collect(s, optimized->schema, out, err);
+    pt__stream_free(s);
+    return st;
+}
+
 static pt_status collect(pt_frame *f, bool everywhere, pt_table **out, pt_error *err) {
     *out = NULL;
+    if (!f) return pt_error_set(err, PT_EINVAL, "frame is NULL");
     pt_frame *opt;
-    pt__stream *s;
-    if (f && pt__dist_active(f)) {
-        PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
-        pt_status st = pt__dist_collect(opt, everywhere, out, err);
-        if (st != PT_EBUDGET) {
-            pt_frame_free(opt);
-            return st;
+    PT_RETURN_NOT_OK(pt__optimize(f, &opt, err));
+    pt_status st = PT_EBUDGET;
+    if (pt__dist_active(f)) {
+        st = pt__dist_collect(opt, everywhere, out, err);
+        if (st == PT_EBUDGET) {
+            /* Every rank got the same PT_EBUDGET (the ranks agree on it). */
+            out_of_core_note(f, err);
+            if (!everywhere && pt_comm_rank(pt_ctx_comm(f->ctx)) != 0)
+                st = pt__parts_concat(f->ctx, NULL, 0, opt->schema, out, err);
         }
-        /* Every rank got the same PT_EBUDGET (the ranks agree on it). */
-        out_of_core_note(f, err);
-        if (!everywhere && pt_comm_rank(pt_ctx_comm(f->ctx)) != 0) {
-            st = pt__parts_concat(f->ctx, NULL, 0, opt->schema, out, err);
-            pt_frame_free(opt);
-            return st;
-        }
-        st = pt__stream_open(opt, &s, err);
-        if (st == PT_OK) {
-            st = pt__stream_collect(s, opt->schema, out, err);
-            pt__stream_free(s);
-        }
-        pt_frame_free(opt);
-        return st;
     }
-    PT_RETURN_NOT_OK(open_optimized(f, &opt, &s, err));
-    pt_status st = pt__stream_collect(s, opt->schema, out, err);
-    pt__stream_free(s);
+    if (st == PT_EBUDGET) st = pt__plan_run(opt, out, err);
     pt_frame_free(opt);
     return st;
 }

@@ -1283,13 +1283,8 @@ pt_status pt__csv_row_start(const char *path, int64_t pos, int64_t fend, char qu
         return pt_error_set(err, PT_EIO, "%s: cannot read byte %lld", path, (long long)(pos - 1));
     start_acc a = {quote, inq ^ (prev == quote), -1, 0};
     PT_RETURN_NOT_OK(for_blocks(path, pos - 1, fend, start_block, &a, err));
-    if (a.found >= 0) {
-        *start = a.found;
-        /* the newline at pos - 1 belongs before pos */
-        *newlines = a.nl - (prev == '\n' ? 1 : 0);
-    } else {
-        *newlines = a.nl - (prev == '\n' ? 1 : 0);
-    }
+    if (a.found >= 0) *start = a.found;
+    *newlines = a.nl - (prev == '\n' ? 1 : 0); /* a newline at pos - 1 is before pos */
     return PT_OK;
 }
 
