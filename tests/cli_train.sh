@@ -122,11 +122,21 @@ expect_exit 0 "$BIN" train logreg --data "$TMP/c.svm" --split 0.7 --seed 3 -q --
     fail "split + train differ between 1 thread and the default"
 
 # CSV input with named features
+# an option value that names a training set does not pick the generator
+expect_exit 0 "$BIN" gen g1 --rows 10 -o "$TMP/blobs" -q
+head -n 1 "$TMP/blobs" | grep -q '^id1,' || fail "gen g1 -o blobs wrote: $(head -n 1 "$TMP/blobs")"
 expect_exit 0 "$BIN" gen classify --rows 1500 --features 4 --format csv -o "$TMP/c.csv" -q
 head -n 1 "$TMP/c.csv" | grep -q '^label,x1,x2,x3,x4$' || fail "csv header"
 expect_exit 0 "$BIN" train logreg --data "$TMP/c.csv" --label label --features x1,x2,x3,x4 -q
 [ "$(field features)" -eq 4 ] || fail "csv features $(field features)"
 between "$(field accuracy)" 0.78 0.88 "logreg accuracy on CSV (training rows)"
+# a CSV test file whose text column has other categories would put its
+# one-hot columns under the wrong features: refused, naming the column
+printf 'label,c,x\n1,red,1.0\n0,blue,2.0\n1,red,0.5\n0,blue,2.5\n' >"$TMP/tr.csv"
+printf 'label,c,x\n1,red,1.0\n0,yellow,2.0\n' >"$TMP/te.csv"
+expect_exit 1 "$BIN" train logreg --data "$TMP/tr.csv" --test "$TMP/te.csv" -q
+contains "$TMP/err" "te.csv: feature 1 is 'c=red' where the training data has 'c=blue'"
+expect_exit 0 "$BIN" train logreg --data "$TMP/tr.csv" --test "$TMP/tr.csv" -q
 
 # --- linear regression: RMSE near the noise -------------------------------
 expect_exit 0 "$BIN" gen regress --rows 3000 --features 6 --noise 0.1 -o "$TMP/r.svm" -q

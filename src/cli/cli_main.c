@@ -120,8 +120,18 @@ int cli_cmd_gen(int argc, char **argv) {
         {GEN_OUT, "output", 'o', "FILE", "CSV file to write (required)"},
         {0, NULL, 0, NULL, NULL},
     };
-    for (int i = 1; i < argc; i++) /* training sets: cli_gen_ml.c */
-        if (cli_gen_ml_kind(argv[i])) return cli_cmd_gen_ml(argc, argv);
+    /* The data set is the first argument that is not an option or an
+     * option's value; training sets are cli_gen_ml.c's. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (cli_gen_ml_kind(a)) return cli_cmd_gen_ml(argc, argv);
+            break;
+        }
+        bool flag = strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0 ||
+                    strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strchr(a, '=');
+        if (!flag) i++; /* skip the option's value */
+    }
     cli_parser p;
     cli_parser_init(&p, "gen", argc, argv, opts);
     int64_t rows = 1000000, groups = 100, seed = 42;

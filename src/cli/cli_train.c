@@ -73,10 +73,12 @@ static int is_csv(const data_args *a, const char *path) {
 }
 
 /* Reads this rank's share of `path`. nfeatures > 0 fixes the width (a test
- * file read against the training set or a model). */
+ * file read against the training set or a model); `like`, when given, is
+ * the training set whose CSV feature columns (one-hot categories included)
+ * the file must have, in the same order. */
 static pt_status load_data(ml_job *j, const data_args *a, const char *path, bool classify,
-                           bool dense_default, int64_t nfeatures, pt_dataset **out,
-                           pt_error *err) {
+                           bool dense_default, int64_t nfeatures, const pt_dataset *like,
+                           pt_dataset **out, pt_error *err) {
     *out = NULL;
     if (!is_csv(a, path)) {
         pt_libsvm_opts o;
@@ -105,6 +107,18 @@ static pt_status load_data(ml_job *j, const data_args *a, const char *path, bool
     if (s == PT_OK && nfeatures > 0 && (*out)->nfeatures != nfeatures) {
         s = pt_error_set(err, PT_EINVAL, "%s: %lld features, expected %lld", path,
                          (long long)(*out)->nfeatures, (long long)nfeatures);
+    }
+    for (int64_t f = 0; s == PT_OK && like && like->feature_names && (*out)->feature_names &&
+                        f < (*out)->nfeatures;
+         f++) {
+        const char *want = like->feature_names[f], *got = (*out)->feature_names[f];
+        if (strcmp(want, got) != 0)
+            s = pt_error_set(err, PT_EINVAL,
+                             "%s: feature %lld is '%s' where the training data has '%s' (text "
+                             "columns must have the same categories in both files)",
+                             path, (long long)f + 1, got, want);
+    }
+    if (s != PT_OK) {
         pt_dataset_free(*out);
         *out = NULL;
     }
@@ -515,7 +529,7 @@ int cli_cmd_train(int argc, char **argv) {
     char extra[256] = "";
 
     double t0 = pt_now_s();
-    s = load_data(&j, &da, path, classify, dense_default, num_features, &all, &err);
+    s = load_data(&j, &da, path, classify, dense_default, num_features, NULL, &all, &err);
     double t_read = pt_now_s() - t0;
     if (s != PT_OK) goto fail;
     if (j.rank == 0 && !quiet)
@@ -539,7 +553,8 @@ int cli_cmd_train(int argc, char **argv) {
                    (long long)test->nrows_global);
     } else if (test_path) {
         t0 = pt_now_s();
-        s = load_data(&j, &da, test_path, classify, dense_default, all->nfeatures, &test, &err);
+        s = load_data(&j, &da, test_path, classify, dense_default, all->nfeatures, all, &test,
+                      &err);
         t_test = pt_now_s() - t0;
         if (s != PT_OK) goto fail;
         if (j.rank == 0 && !quiet)
@@ -703,8 +718,8 @@ static int predict_or_eval(int argc, char **argv, int eval) {
     if (s == PT_OK) {
         pt_model_kind kind = pt_model_kind_of(m);
         s = load_data(&j, &da, path, kind != PT_MODEL_LINREG,
-                      kind == PT_MODEL_KMEANS || kind == PT_MODEL_MLP, pt_model_nfeatures(m), &d,
-                      &err);
+                      kind == PT_MODEL_KMEANS || kind == PT_MODEL_MLP, pt_model_nfeatures(m), NULL,
+                      &d, &err);
     }
     if (s == PT_OK && eval) {
         char extra[256];
