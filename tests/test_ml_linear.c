@@ -633,7 +633,7 @@ TEST(sgd_adam_reach_optimum) {
     CHECK(ref);
     for (int k = 0; k < 2; k++) {
         o.solver = k == 0 ? PT_SOLVER_SGD : PT_SOLVER_ADAM;
-        o.learning_rate = k == 0 ? 0.01 : 0.01;
+        o.learning_rate = 0.01;
         o.max_iter = 30;
         o.batch_size = 64;
         o.seed = 5;
@@ -835,6 +835,13 @@ static void kill_at(const pt_train_progress *p, void *arg) {
     if (p->iter == *(int64_t *)arg) kill(getpid(), SIGKILL);
 }
 
+/* Records the first iteration a run reports: a resumed run starts after its
+ * checkpoint's step, one that started over at 1. */
+static void first_iter(const pt_train_progress *p, void *arg) {
+    int64_t *first = arg;
+    if (*first == 0) *first = p->iter;
+}
+
 static void resume_case(const char *name, pt_solver solver, double alpha, int labels) {
     const char *dir = pt_test_tmp(name);
     pt_dataset *d = gen(2000, 8, labels, 101);
@@ -872,8 +879,12 @@ static void resume_case(const char *name, pt_solver solver, double alpha, int la
     o.checkpoint_dir = dir;
     o.checkpoint_every = 2;
     o.resume = true;
+    int64_t first = 0;
+    o.progress = first_iter;
+    o.progress_arg = &first;
     pt_model *res = train_ok(&o, d);
     CHECK(res);
+    CHECK_MSG(first == 5, "%s: the resumed run began at step %lld, not 5", name, (long long)first);
     CHECK_EQ_I(res->iterations, ref->iterations);
     CHECK_MSG(memcmp(res->params, ref->params, (size_t)ref->nparams * sizeof(double)) == 0,
               "%s: resumed %.17g vs uninterrupted %.17g", name, res->params[0], ref->params[0]);
@@ -927,8 +938,12 @@ TEST(resume_skips_corrupt_checkpoint) {
     fclose(f);
     o.checkpoint_dir = dir;
     o.resume = true;
+    int64_t first = 0;
+    o.progress = first_iter;
+    o.progress_arg = &first;
     pt_model *res = train_ok(&o, d);
     CHECK(res);
+    CHECK_MSG(first == 4, "resumed from step %lld, not after checkpoint 3", (long long)first - 1);
     CHECK(memcmp(res->params, ref->params, (size_t)ref->nparams * sizeof(double)) == 0);
     pt_model_free(res);
     pt_model_free(ref);

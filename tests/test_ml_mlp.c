@@ -506,6 +506,12 @@ static void kill_at_3(const pt_train_progress *p, void *arg) {
     if (p->iter == 3) kill(getpid(), SIGKILL);
 }
 
+/* The first epoch a run reports: after its checkpoint when it resumed. */
+static void first_epoch(const pt_train_progress *p, void *arg) {
+    int64_t *first = arg;
+    if (*first == 0) *first = p->iter;
+}
+
 TEST(mlp_resume_after_kill_equals_uninterrupted) {
     pt_dataset *d = blobs3(900, false);
     static int hidden[1] = {12};
@@ -536,7 +542,12 @@ TEST(mlp_resume_after_kill_equals_uninterrupted) {
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
     o.resume = true;
+    int64_t first = 0;
+    o.progress = first_epoch;
+    o.progress_arg = &first;
     CHECK_OK(pt_train(&o, d, &res, &e), &e);
+    /* epoch 3's checkpoint is written before its progress line */
+    CHECK_MSG(first == 4, "the resumed run began at epoch %lld, not 4", (long long)first);
     CHECK_EQ_I(pt_model_iterations(res), 6);
     CHECK(memcmp(full->params, res->params, (size_t)full->nparams * sizeof(double)) == 0);
     CHECK(full->loss == res->loss);
