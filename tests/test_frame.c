@@ -669,10 +669,18 @@ TEST(fused_groupby_matches_general_kernel) {
     pt_type types[6] = {PT_TYPE_INT64, PT_TYPE_INT32, PT_TYPE_INT64, PT_TYPE_INT32, PT_TYPE_FLOAT64,
                         PT_TYPE_UTF8};
     const void *data[6] = {k64, k32, v64, v32, f, s};
-    pt_frame *fr, *cat;
+    pt_frame *fr, *cast, *cat;
     CHECK_OK(pt_frame_from_arrays(ctx, 6, names, types, data, n, 5, &fr, &e), &e);
-    /* s as a dictionary column: cast */
-    CHECK_OK(pt_frame_with_column(fr, "d", pt_cast(pt_col("s"), PT_TYPE_DICT), &cat, &e), &e);
+    /* s as a dictionary column. Cast per partition, each partition would get
+     * a dictionary of its own, which the fused path declines; collected and
+     * split again, the 5 partitions share one, as a file scan's do. */
+    CHECK_OK(pt_frame_with_column(fr, "d", pt_cast(pt_col("s"), PT_TYPE_DICT), &cast, &e), &e);
+    pt_table *ct = NULL;
+    CHECK_OK(pt_frame_collect(cast, &ct, &e), &e);
+    CHECK(pt_table_column(ct, "d")->type == PT_TYPE_DICT);
+    CHECK_OK(pt_frame_from_table(ctx, ct, 5, &cat, &e), &e);
+    pt_table_free(ct);
+    pt_frame_free(cast);
     const char *keys[3] = {"k64", "k32", "d"};
     for (int kk = 0; kk < 3; kk++) {
         pt_table *res[2];

@@ -724,6 +724,13 @@ TEST(explain) {
     pt_catalog_free(c);
     CHECK_OK(st, &e);
     CHECK(text && strlen(text) > 0);
+    if (text) {
+        /* both plans, and the predicate pushed into the scan by the optimiser */
+        const char *opt = strstr(text, "== optimised plan ==");
+        CHECK(opt != NULL);
+        CHECK_CONTAINS(text, "Aggregate keys=[dept]");
+        if (opt) CHECK_CONTAINS(opt, "filter=age > 30");
+    }
     pt_free(text);
     c = make_catalog();
     CHECK_OK(pt_sql(ctx(), c, "SELECT 1 AS one FROM emp", &f, &is_explain, &e), &e);

@@ -320,11 +320,6 @@ pt_status pt_column_append_str(pt_column *c, const char *s, int64_t len, pt_erro
 /* Slices and queries                                                       */
 /* ------------------------------------------------------------------------ */
 
-int64_t pt__column_count_nulls(const pt_column *c) {
-    if (!c->validity) return 0;
-    return c->length - pt__bits_count(c->validity->data, c->offset, c->length);
-}
-
 pt_status pt_column_slice(pt_column *c, int64_t offset, int64_t length, pt_column **out,
                           pt_error *err) {
     *out = NULL;

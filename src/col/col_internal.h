@@ -33,8 +33,6 @@ pt_mem *pt__column_mem(const pt_column *c);
 /* Allocates an empty column struct (refcount 1, no buffers). */
 pt_status pt__column_alloc(pt_type type, pt_column **out, pt_error *err);
 
-/* Number of null rows in [0, length) of c's validity (honours c->offset). */
-int64_t pt__column_count_nulls(const pt_column *c);
 
 /* Makes a new utf8 column from a dictionary column (or a copy of a utf8
  * column) with offset 0. */

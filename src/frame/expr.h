@@ -273,7 +273,6 @@ const char *pt__bound_describe(const pt__bound *b, char *buf, size_t cap);
 
 /* Function table (expr_func.c). */
 int pt__func_find(const char *name);
-const char *pt__func_name(int fn);
 /* Checks arity and argument types of a bound CALL node (args bound), may
  * insert casts, and sets node->type. */
 pt_status pt__func_bind(pt__bound *node, pt_error *err);

@@ -52,7 +52,6 @@ int pt__func_find(const char *name) {
     return -1;
 }
 
-const char *pt__func_name(int fn) { return fn >= 0 && fn < NFUNCS ? ftab[fn].name : "?"; }
 
 bool pt__func_exists(const char *name) { return pt__func_find(name) >= 0; }
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "col/col_internal.h"
 #include "io/csv_internal.h"
 #include "io/csv_share.h"
 
@@ -437,17 +438,6 @@ static pt_status task_merge_dict(core *C, void *arg, int64_t o, pt_error *err) {
     return PT_OK;
 }
 
-static int64_t zero_bits(const uint8_t *bits, int64_t n) {
-    int64_t ones = 0, i = 0;
-    for (; i + 64 <= n; i += 64) {
-        uint64_t w;
-        memcpy(&w, bits + i / 8, 8);
-        ones += __builtin_popcountll(w);
-    }
-    for (; i < n; i++) ones += pt_bit_get(bits, i);
-    return n - ones;
-}
-
 /* Per range: copy the values of column G->cur into the final column
  * (disjoint row ranges, so tasks do not touch the same bytes; bit-packed
  * data is done afterwards). */
@@ -460,7 +450,7 @@ static pt_status task_assemble(core *C, void *arg, int64_t k, pt_error *err) {
     pt_column *c = G->cols[o];
     pt_type F = G->final[o];
     int allnull = b->type == PT_TYPE_NULL;
-    G->nulls[k * nout + o] = allnull ? n : (b->valid ? zero_bits(b->valid, n) : 0);
+    G->nulls[k * nout + o] = allnull ? n : (b->valid ? n - pt__bits_count(b->valid, 0, n) : 0);
     if (F == PT_TYPE_NULL || F == PT_TYPE_BOOL) return PT_OK;
     if (F == PT_TYPE_UTF8) {
         int64_t *dst = (int64_t *)c->values->data + r0;

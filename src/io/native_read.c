@@ -408,18 +408,6 @@ static pt_status col_error(const batch_ctx *bc, const char *col, pt_error *err, 
                         (long long)bc->batch, col, msg);
 }
 
-static int64_t count_zero_bits(const uint8_t *bits, int64_t n) {
-    int64_t ones = 0, i = 0;
-    for (; i + 64 <= n; i += 64) {
-        uint64_t v;
-        memcpy(&v, bits + (i >> 3), 8);
-        ones += __builtin_popcountll(v);
-    }
-    for (; i < n; i++)
-        ones += pt_bit_get(bits, i);
-    return n - ones;
-}
-
 static void mask_tail(uint8_t *bits, int64_t n) {
     if (n & 7) bits[n >> 3] &= (uint8_t)((1u << (n & 7)) - 1);
 }
@@ -612,7 +600,7 @@ static pt_status read_column(batch_ctx *bc, int j, uint64_t coff, uint64_t clen,
     /* Content checks on the decoded buffers. */
     if (s == PT_OK && raw[0] > 0) {
         mask_tail(buf[0]->data, n);
-        int64_t z = count_zero_bits(buf[0]->data, n);
+        int64_t z = n - pt__bits_count(buf[0]->data, 0, n);
         if (z != nulls)
             s = COLERR(bc, col, err, PT_ECORRUPT,
                        "null count %lld does not match the validity bitmap (%lld nulls)",

@@ -57,6 +57,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "col/col_internal.h"
 #include "io/io_util.h"
 #include "io/native_format.h"
 #include "pt_build_info.h"
@@ -335,20 +336,6 @@ typedef struct slot_out {
     int codec;
 } slot_out;
 
-static int64_t count_set_bits(const uint8_t *bits, int64_t start, int64_t n) {
-    int64_t count = 0, i = start, end = start + n;
-    while (i < end && (i & 7))
-        count += pt_bit_get(bits, i++);
-    for (; i + 64 <= end; i += 64) {
-        uint64_t v;
-        memcpy(&v, bits + (i >> 3), 8);
-        count += __builtin_popcountll(v);
-    }
-    while (i < end)
-        count += pt_bit_get(bits, i++);
-    return count;
-}
-
 /* Copies bits [start, start + n) of src to bit 0 of dst, clearing the bits
  * past n in the last byte so the stored bitmap is deterministic. */
 static void realign_bits(uint8_t *dst, const uint8_t *src, int64_t start, int64_t n) {
@@ -447,7 +434,7 @@ static pt_status write_column(pt_native_writer *w, const pt_column *c, const cha
     if (c->type == PT_TYPE_NULL) {
         nulls = n;
     } else if (c->validity && n > 0) {
-        nulls = n - count_set_bits(c->validity->data, off, n);
+        nulls = n - pt__bits_count(c->validity->data, off, n);
         if (nulls > 0) {
             PT_RETURN_NOT_OK(scratch_reserve(w, &w->norm[0], (n + 7) / 8, err));
             realign_bits(w->norm[0].p, c->validity->data, off, n);
