@@ -24,6 +24,7 @@
 #include "ml/ml_internal.h"
 #include "ml/ml_lbfgs.h"
 #include "ml/ml_linear.h"
+#include "ml/ml_nn.h"
 
 int64_t pt__linear_chunk_rows = 4096;
 int pt__linear_pack_values = 1;
@@ -999,34 +1000,20 @@ static pt_status run_sgd(lin *L, double *x, int64_t *iters, double *loss, pt_err
     pt__sgd opt;
     pt_status st = pt__sgd_init(&opt, o->solver, o, np, err);
     if (st != PT_OK) return st;
-    int64_t *gid = pt_malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    int64_t *gid = NULL, nglobal = 0;
     int64_t *bat = pt_malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
     int64_t *order = pt_malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
     int64_t *start = pt_calloc((size_t)nb + 2, sizeof(int64_t));
     double *g = pt_malloc((size_t)np * sizeof(double));
-    if (!gid || !bat || !order || !start || !g) {
+    if (!bat || !order || !start || !g) {
         st = pt_error_set(err, PT_ENOMEM, "train: out of memory for mini-batches");
         goto done;
     }
     /* Global row numbers: the dataset's, else this rank's offset (the
-     * offsets are gathered either way, so that ranks whose datasets differ
+     * counts are gathered either way, so that ranks whose datasets differ
      * in having row_id still meet in the same collectives). */
-    {
-        int64_t off = 0;
-        int size = L->comm ? pt_comm_size(L->comm) : 1;
-        if (size > 1) {
-            int64_t *all = pt_malloc((size_t)size * sizeof(int64_t));
-            if (!all) {
-                st = pt_error_set(err, PT_ENOMEM, "train: out of memory");
-                goto done;
-            }
-            st = pt_comm_allgather(L->comm, &n, sizeof n, all, err);
-            for (int r = 0; r < L->rank; r++) off += all[r];
-            pt_free(all);
-            if (st != PT_OK) goto done;
-        }
-        for (int64_t i = 0; i < n; i++) gid[i] = d->row_id ? d->row_id[i] : off + i;
-    }
+    st = pt__ml_global_ids(L->comm, d, &gid, &nglobal, err);
+    if (st != PT_OK) goto done;
     int64_t epoch0 = 0;
     if (o->resume && o->checkpoint_dir) {
         pt__ckpt c;

@@ -1,6 +1,7 @@
 /*
- * ml_nn.h - internals shared by the k-means and MLP trainers (ml_kmeans.c,
- * ml_mlp.c) and their tests: the fixed-chunk parallel sum that makes
+ * ml_nn.h - internals shared by the trainers (k-means and the MLP; global
+ * row ids also the linear models' mini-batches) and their tests: the
+ * fixed-chunk parallel sum that makes
  * results independent of the thread count, global row ids, and entry
  * points that expose one piece of a trainer (initial centres, the MLP's
  * full-batch loss and gradient) so that tests can check it against a
