@@ -285,8 +285,8 @@ static pt_status demo_train(pt_ctx *ctx, const char *dir, int64_t rows, int *sam
     printf("  saved to %s (versioned, CRC32C-checked) and loaded\n  back: the %lld "
            "predictions and probabilities are %s\n",
            mpath, (long long)p1.n, *same ? "identical, bit for bit" : "DIFFERENT");
-    unlink(mpath);
 done:
+    unlink(mpath); /* on failure too: the caller removes the directory */
     unlink(path);
     pt_class_metrics_free(&cm);
     pt_predictions_free(&p1);
@@ -305,7 +305,7 @@ static int demo_run(int64_t rows, const char *dir) {
     pt_ctx *ctx = NULL, *small = NULL;
     pt_table *t = NULL, *back = NULL, *first = NULL, *parts[4] = {NULL};
     pt_stats *par = NULL, *one = NULL, *streamed = NULL;
-    char b1[32], b2[32], b3[32], why[512], path[4096];
+    char b1[32], b2[32], b3[32], why[512], path[4096] = "";
     int rc = CLI_EXIT_FAIL;
     double t_all = pt_now_s();
 
@@ -441,7 +441,6 @@ static int demo_run(int64_t rows, const char *dir) {
                (long long)streamed->partitions, streamed->seconds,
                bytes_str((double)streamed->peak_memory, b1), bytes_str((double)limit, b2),
                bytes_str((double)fsize, b3), max_rel);
-        unlink(path);
     }
     step(6, "Lazy frames, plans and SQL");
     if ((s = demo_frames(ctx, t, &err)) != PT_OK) goto fail;
@@ -460,6 +459,7 @@ static int demo_run(int64_t rows, const char *dir) {
 fail:
     rc = cli_fail(&err);
 out:
+    if (path[0]) unlink(path); /* on failure too: the caller removes the directory */
     pt_stats_free(par);
     pt_stats_free(one);
     pt_stats_free(streamed);
